@@ -1,0 +1,1 @@
+//! aurora-client (being built).

@@ -1,0 +1,1 @@
+//! The Pystachio template engine: typed values, scopes, mustache references and type checks.

@@ -1,0 +1,186 @@
+//! The JSON wire types of the scheduler's HTTP API, shared by the scheduler, the executor and
+//! the client. They are plain data; the endpoints that carry them are listed in
+//! ARCHITECTURE.md ("HTTP API").
+//!
+//! Client endpoints:
+//! - `POST /api/jobs` [`CreateJobRequest`] → [`CreateJobResponse`]
+//! - `GET /api/jobs?role=R` → [`JobsResponse`]
+//! - `GET /api/tasks?role=R&environment=E&name=N&statuses=S1,S2` → [`TasksResponse`]
+//! - `POST /api/jobs/{role}/{environment}/{name}/kill` [`KillRequest`] → [`KillResponse`]
+//!
+//! Executor endpoints:
+//! - `POST /api/executors` [`RegisterExecutorRequest`] → [`ExecutorWork`]
+//! - `POST /api/executors/{host}/heartbeat` [`HeartbeatRequest`] → [`ExecutorWork`]
+//! - `POST /api/executors/{host}/status` [`StatusUpdate`] → [`Ack`]
+//!
+//! Every error is an HTTP 4xx/5xx status with an [`ApiError`] body.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::{Deserialize, Serialize};
+
+use crate::{AssignedTask, JobConfiguration, JobKey, ScheduleStatus, ScheduledTask, TaskId};
+
+/// The body of every failed request.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApiError {
+    /// A machine-readable class of error.
+    pub code: ErrorCode,
+    /// What went wrong and what to do, for a person.
+    pub message: String,
+}
+
+/// Classes of API errors, after the original's response codes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+#[non_exhaustive]
+pub enum ErrorCode {
+    /// The request is malformed or asks for something invalid (HTTP 400).
+    InvalidRequest,
+    /// The job, task or executor named does not exist (HTTP 404).
+    NotFound,
+    /// The request conflicts with current state, e.g. the job exists (HTTP 409).
+    Conflict,
+    /// The scheduler failed, e.g. its storage (HTTP 500); retrying may help.
+    Error,
+}
+
+/// `POST /api/jobs`: create a job and its instances.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CreateJobRequest {
+    /// The job to create.
+    pub job: JobConfiguration,
+}
+
+/// The answer to [`CreateJobRequest`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CreateJobResponse {
+    /// A summary for people, e.g. `1 new tasks pending for job www-data/prod/hello`.
+    pub message: String,
+    /// The ids of the tasks created.
+    pub task_ids: Vec<TaskId>,
+}
+
+/// One job in [`JobsResponse`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JobSummary {
+    /// The job's key.
+    pub key: JobKey,
+    /// Its instance count.
+    pub instance_count: u32,
+    /// How many of its tasks are in each state.
+    pub task_counts: BTreeMap<ScheduleStatus, u32>,
+}
+
+/// `GET /api/jobs`: the jobs the scheduler knows.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JobsResponse {
+    /// The jobs, sorted by key.
+    pub jobs: Vec<JobSummary>,
+}
+
+/// `GET /api/tasks`: tasks matching a query.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TasksResponse {
+    /// The tasks, sorted by instance then by the time of their first event.
+    pub tasks: Vec<ScheduledTask>,
+}
+
+/// `POST /api/jobs/{role}/{environment}/{name}/kill`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KillRequest {
+    /// The instances to kill; all when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub instances: Option<BTreeSet<u32>>,
+    /// Why, recorded in the tasks' history.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+}
+
+/// The answer to [`KillRequest`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KillResponse {
+    /// A summary for people.
+    pub message: String,
+    /// The tasks that were asked to die.
+    pub killed: Vec<TaskId>,
+}
+
+/// An inclusive range of port numbers a machine offers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PortRange {
+    /// The first port.
+    pub begin: u16,
+    /// The last port.
+    pub end: u16,
+}
+
+/// The capacity a machine offers to tasks.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MachineResources {
+    /// CPU cores.
+    pub cpu: f64,
+    /// Memory in bytes.
+    pub ram_bytes: u64,
+    /// Disk in bytes.
+    pub disk_bytes: u64,
+    /// Ports tasks may be given.
+    pub ports: PortRange,
+}
+
+/// `POST /api/executors`: an executor announces its machine.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RegisterExecutorRequest {
+    /// The machine's host name; it identifies the executor.
+    pub host: String,
+    /// Attributes for constraints, e.g. `host` and `rack`; an attribute may have several values.
+    pub attributes: BTreeMap<String, BTreeSet<String>>,
+    /// What it offers.
+    pub resources: MachineResources,
+    /// The tasks it is already running (after an executor restart).
+    #[serde(default)]
+    pub tasks: Vec<ExecutorTaskState>,
+}
+
+/// A task as the executor sees it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExecutorTaskState {
+    /// The task.
+    pub task_id: TaskId,
+    /// Its state on the machine.
+    pub status: ScheduleStatus,
+}
+
+/// `POST /api/executors/{host}/heartbeat`: the executor is alive and runs these tasks.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HeartbeatRequest {
+    /// Every task the executor holds that is not yet reported terminal.
+    pub tasks: Vec<ExecutorTaskState>,
+}
+
+/// What the scheduler wants an executor to do, returned by registration and heartbeats.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ExecutorWork {
+    /// Tasks to start.
+    pub launch: Vec<AssignedTask>,
+    /// Tasks to kill.
+    pub kill: Vec<TaskId>,
+    /// How long to wait before the next heartbeat, in milliseconds.
+    pub heartbeat_interval_ms: u64,
+}
+
+/// `POST /api/executors/{host}/status`: a task changed state on the machine.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StatusUpdate {
+    /// The task.
+    pub task_id: TaskId,
+    /// Its new state: STARTING, RUNNING, FINISHED, FAILED, KILLED or LOST.
+    pub status: ScheduleStatus,
+    /// Why, for people (e.g. the failing process and its exit code).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+}
+
+/// An empty acknowledgement: the change is durable.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Ack {}

@@ -1,0 +1,24 @@
+//! The domain of aurora-rs: job keys, instance sets, the job and task model, the task state
+//! machine, placement and the JSON wire types of the scheduler's HTTP API.
+//!
+//! This crate must not do I/O: no files, sockets, processes, clock reads, async runtime or
+//! Python. Time always comes in as an argument (milliseconds since the Unix epoch), and the
+//! scheduler, executor and client crates apply the plans and transitions computed here.
+
+pub mod api;
+mod instances;
+mod jobkey;
+mod model;
+mod status;
+mod transition;
+
+pub use instances::{InstanceSet, InstanceSetError};
+pub use jobkey::{JobKey, JobKeyError, JobKeyPart, JobPath, is_valid_environment};
+pub use model::{
+    AssignedTask, Constraint, CronCollisionPolicy, ExecutorConfig, Identity, JobConfiguration,
+    Resources, ScheduledTask, TaskConfig, TaskConstraint, TaskEvent, TaskId,
+};
+pub use status::{ScheduleStatus, UnknownStatus};
+pub use transition::{
+    SideEffects, TaskFacts, TaskTarget, Transition, reschedules_after_failure, transition,
+};

@@ -1,0 +1,1 @@
+//! aurora-py (being built).

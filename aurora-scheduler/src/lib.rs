@@ -1,0 +1,1 @@
+//! aurora-scheduler (being built).

@@ -1,0 +1,1 @@
+//! aurora-thermos (being built).
