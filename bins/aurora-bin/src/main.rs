@@ -1,1 +1,157 @@
-fn main() {}
+//! `aurora`: the Aurora client. Parses arguments and prints; the commands live in
+//! `aurora_client::commands`.
+//!
+//! Exit codes: 0 success; 1 the scheduler refused the request; 2 bad arguments, config or
+//! cluster; 3 the scheduler could not be reached; 4 a wait (`--wait_until`, `kill`) ended
+//! without the job reaching the state.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use aurora_client::Clusters;
+use aurora_client::commands::{self, ConfigSource, Output, WaitUntil};
+use aurora_core::{InstanceSet, JobKey};
+use clap::{Parser, Subcommand, ValueEnum};
+
+#[derive(Parser)]
+#[command(name = "aurora", version, about = "Create, inspect and kill Aurora jobs")]
+struct Cli {
+    /// Print machine-readable JSON instead of text.
+    #[arg(long = "write-json", global = true)]
+    write_json: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+#[value(rename_all = "UPPER")]
+enum WaitState {
+    Pending,
+    Running,
+    Finished,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Create a job from a config file and start its tasks.
+    Create {
+        /// The job key, cluster/role/environment/name.
+        job_key: JobKey,
+        /// The config file.
+        config: PathBuf,
+        /// Bind a template variable: NAME=VALUE (repeatable).
+        #[arg(short = 'E', value_parser = parse_binding)]
+        bindings: Vec<(String, String)>,
+        /// The config file is JSON (the Job schema), not an .aurora file.
+        #[arg(short = 'j', long = "json", visible_alias = "read-json")]
+        json_config: bool,
+        /// Block until every task reaches this state.
+        #[arg(long = "wait_until", visible_alias = "wait-until", value_enum, default_value = "PENDING")]
+        wait_until: WaitState,
+        /// How long to wait, in seconds.
+        #[arg(long, default_value_t = 300)]
+        wait_timeout_secs: u64,
+    },
+    /// Show the tasks of a job, active then inactive, with their history.
+    Status {
+        /// The job key.
+        job_key: JobKey,
+    },
+    /// Kill some instances of a job (all when --shards is absent).
+    Kill {
+        /// The job key.
+        job_key: JobKey,
+        /// A config file, only needed for its hooks.
+        config: Option<PathBuf>,
+        /// Instances to kill, e.g. 0-2,5,7-9.
+        #[arg(long, visible_alias = "instances")]
+        shards: Option<InstanceSet>,
+        /// Return without waiting for the tasks to end.
+        #[arg(long)]
+        no_wait: bool,
+        /// How long to wait for the tasks to end, in seconds.
+        #[arg(long, default_value_t = 120)]
+        wait_timeout_secs: u64,
+    },
+    /// Kill every instance of a job.
+    Killall {
+        /// The job key.
+        job_key: JobKey,
+        /// A config file, only needed for its hooks.
+        config: Option<PathBuf>,
+        /// Return without waiting for the tasks to end.
+        #[arg(long)]
+        no_wait: bool,
+        /// How long to wait for the tasks to end, in seconds.
+        #[arg(long, default_value_t = 120)]
+        wait_timeout_secs: u64,
+    },
+}
+
+fn parse_binding(s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((name, value)) if !name.is_empty() && !value.contains('=') => {
+            Ok((name.to_owned(), value.to_owned()))
+        }
+        _ => Err(format!("binding {s:?} must look like NAME=VALUE")),
+    }
+}
+
+fn submitting_user() -> String {
+    std::env::var("USER")
+        .or_else(|_| std::env::var("LOGNAME"))
+        .unwrap_or_else(|_| "unknown".to_owned())
+}
+
+fn run(cli: Cli) -> Result<Output, commands::CommandError> {
+    let clusters = Clusters::discover()?;
+    let mut progress = |line: &str| eprintln!("INFO] {line}");
+    match cli.command {
+        Command::Create { job_key, config, bindings, json_config, wait_until, wait_timeout_secs } => {
+            let source = ConfigSource { path: &config, json: json_config, bindings: &bindings };
+            let converted = commands::load_job(&source, &job_key, &submitting_user())?;
+            let client = commands::client_for(&clusters, job_key.cluster())?;
+            let wait = match wait_until {
+                WaitState::Pending => WaitUntil::Pending,
+                WaitState::Running => WaitUntil::Running,
+                WaitState::Finished => WaitUntil::Finished,
+            };
+            commands::create(&client, &converted, wait, Duration::from_secs(wait_timeout_secs), &mut progress)
+        }
+        Command::Status { job_key } => {
+            let client = commands::client_for(&clusters, job_key.cluster())?;
+            commands::status(&client, &job_key)
+        }
+        Command::Kill { job_key, config: _, shards, no_wait, wait_timeout_secs } => {
+            let client = commands::client_for(&clusters, job_key.cluster())?;
+            let instances = shards.map(|s| s.iter().collect());
+            let wait = (!no_wait).then(|| Duration::from_secs(wait_timeout_secs));
+            commands::kill(&client, &job_key, instances, wait, &mut progress)
+        }
+        Command::Killall { job_key, config: _, no_wait, wait_timeout_secs } => {
+            let client = commands::client_for(&clusters, job_key.cluster())?;
+            let wait = (!no_wait).then(|| Duration::from_secs(wait_timeout_secs));
+            commands::kill(&client, &job_key, None, wait, &mut progress)
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let json = cli.write_json;
+    match run(cli) {
+        Ok(output) => {
+            if json {
+                println!("{}", serde_json::to_string_pretty(&output.json).unwrap_or_default());
+            } else {
+                print!("{}", output.text);
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(u8::try_from(e.exit_code()).unwrap_or(1))
+        }
+    }
+}

@@ -1,0 +1,174 @@
+//! A blocking client for the scheduler's JSON HTTP API.
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use aurora_core::api::{
+    ApiError, CreateJobRequest, CreateJobResponse, JobsResponse, KillRequest, KillResponse,
+    TasksResponse,
+};
+use aurora_core::{JobConfiguration, JobKey, ScheduleStatus};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+/// Why a call to the scheduler failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ClientError {
+    /// The scheduler could not be reached.
+    #[error("cannot reach the scheduler at {url}: {source}; is it running?")]
+    Transport {
+        /// The URL called.
+        url: String,
+        /// The transport error.
+        source: reqwest::Error,
+    },
+    /// The scheduler answered with an error.
+    #[error("scheduler refused {what}: {message} (HTTP {status})")]
+    Api {
+        /// What was asked.
+        what: String,
+        /// The HTTP status.
+        status: u16,
+        /// The scheduler's error class.
+        code: Option<aurora_core::api::ErrorCode>,
+        /// The scheduler's message.
+        message: String,
+    },
+    /// The scheduler's answer could not be understood.
+    #[error("cannot understand the scheduler's answer to {what}: {message}")]
+    Decode {
+        /// What was asked.
+        what: String,
+        /// What went wrong.
+        message: String,
+    },
+}
+
+/// A client of one scheduler.
+///
+/// ```no_run
+/// use aurora_client::SchedulerClient;
+/// let client = SchedulerClient::new("http://localhost:8081").unwrap();
+/// let jobs = client.list_jobs(Some("www-data")).unwrap();
+/// println!("{} jobs", jobs.jobs.len());
+/// ```
+#[derive(Debug, Clone)]
+pub struct SchedulerClient {
+    base: String,
+    http: reqwest::blocking::Client,
+}
+
+impl SchedulerClient {
+    /// A client for the scheduler at `base_url` (e.g. `http://localhost:8081`).
+    pub fn new(base_url: &str) -> Result<SchedulerClient, ClientError> {
+        let http = reqwest::blocking::Client::builder()
+            .timeout(Duration::from_secs(30))
+            .build()
+            .map_err(|source| ClientError::Transport { url: base_url.to_owned(), source })?;
+        Ok(SchedulerClient { base: base_url.trim_end_matches('/').to_owned(), http })
+    }
+
+    /// The scheduler's base URL.
+    pub fn base_url(&self) -> &str {
+        &self.base
+    }
+
+    /// The scheduler UI page of a job.
+    pub fn job_url(&self, key: &JobKey) -> String {
+        format!("{}/scheduler/{}", self.base, key.path_in_cluster())
+    }
+
+    /// Creates a job; its tasks start PENDING.
+    pub fn create_job(&self, job: &JobConfiguration) -> Result<CreateJobResponse, ClientError> {
+        self.post("/api/jobs", &CreateJobRequest { job: job.clone() }, "create job")
+    }
+
+    /// Kills a job's tasks, or only the given instances.
+    pub fn kill_job(
+        &self,
+        key: &JobKey,
+        instances: Option<BTreeSet<u32>>,
+    ) -> Result<KillResponse, ClientError> {
+        let path = format!("/api/jobs/{}/kill", key.path_in_cluster());
+        let request = KillRequest { instances, message: None };
+        self.post(&path, &request, &format!("kill of {key}"))
+    }
+
+    /// The tasks of a job (every state, history included), or only those in `statuses`.
+    pub fn job_tasks(
+        &self,
+        key: &JobKey,
+        statuses: &[ScheduleStatus],
+    ) -> Result<TasksResponse, ClientError> {
+        let mut query = vec![
+            ("role", key.role().to_owned()),
+            ("environment", key.environment().to_owned()),
+            ("name", key.name().to_owned()),
+        ];
+        if !statuses.is_empty() {
+            let list: Vec<&str> = statuses.iter().map(|s| s.as_str()).collect();
+            query.push(("statuses", list.join(",")));
+        }
+        self.get("/api/tasks", &query, &format!("status of {key}"))
+    }
+
+    /// Summaries of the jobs of a role, or of every job.
+    pub fn list_jobs(&self, role: Option<&str>) -> Result<JobsResponse, ClientError> {
+        let query: Vec<(&str, String)> =
+            role.map(|r| vec![("role", r.to_owned())]).unwrap_or_default();
+        self.get("/api/jobs", &query, "job list")
+    }
+
+    fn post<B: Serialize, R: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &B,
+        what: &str,
+    ) -> Result<R, ClientError> {
+        let url = format!("{}{path}", self.base);
+        let response = self
+            .http
+            .post(&url)
+            .json(body)
+            .send()
+            .map_err(|source| ClientError::Transport { url: url.clone(), source })?;
+        decode(response, what)
+    }
+
+    fn get<R: DeserializeOwned>(
+        &self,
+        path: &str,
+        query: &[(&str, String)],
+        what: &str,
+    ) -> Result<R, ClientError> {
+        let url = format!("{}{path}", self.base);
+        let response = self
+            .http
+            .get(&url)
+            .query(query)
+            .send()
+            .map_err(|source| ClientError::Transport { url: url.clone(), source })?;
+        decode(response, what)
+    }
+}
+
+fn decode<R: DeserializeOwned>(
+    response: reqwest::blocking::Response,
+    what: &str,
+) -> Result<R, ClientError> {
+    let status = response.status();
+    let body = response.text().map_err(|e| ClientError::Decode {
+        what: what.to_owned(),
+        message: e.to_string(),
+    })?;
+    if !status.is_success() {
+        let (code, message) = match serde_json::from_str::<ApiError>(&body) {
+            Ok(err) => (Some(err.code), err.message),
+            Err(_) => (None, body.trim().to_owned()),
+        };
+        return Err(ClientError::Api { what: what.to_owned(), status: status.as_u16(), code, message });
+    }
+    serde_json::from_str(&body)
+        .map_err(|e| ClientError::Decode { what: what.to_owned(), message: e.to_string() })
+}

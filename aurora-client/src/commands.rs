@@ -1,0 +1,416 @@
+//! The client commands (`create`, `status`, `kill`, ...) as library calls, so that the `aurora`
+//! binary only parses arguments and prints. Each command returns text for people and a JSON
+//! value for `--json`.
+
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use aurora_config::job_json::{ConvertedJob, JobJson, JobJsonError};
+use aurora_core::{JobKey, ScheduleStatus, ScheduledTask};
+use serde_json::{Value, json};
+
+use crate::{ClientError, ClusterError, Clusters, SchedulerClient};
+
+/// Why a command failed; [`CommandError::exit_code`] maps it to the documented exit codes.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum CommandError {
+    /// The job config could not be read or is invalid.
+    #[error(transparent)]
+    Config(#[from] JobJsonError),
+    /// The config file could not be read.
+    #[error("cannot read config file {path}: {source}")]
+    ReadConfig {
+        /// The file.
+        path: String,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The config is not of a kind this client can load yet.
+    #[error("{0}")]
+    Unsupported(String),
+    /// The config's job does not match the job key given.
+    #[error("the job in {path} is {found}, not {wanted}; pass the job key the config defines")]
+    KeyMismatch {
+        /// The config file.
+        path: String,
+        /// The key in the config.
+        found: JobKey,
+        /// The key on the command line.
+        wanted: JobKey,
+    },
+    /// The cluster could not be found.
+    #[error(transparent)]
+    Cluster(#[from] ClusterError),
+    /// The scheduler refused or could not be reached.
+    #[error(transparent)]
+    Client(#[from] ClientError),
+    /// Waiting for a state ended without reaching it.
+    #[error("{0}")]
+    WaitFailed(String),
+}
+
+impl CommandError {
+    /// The process exit code for this error: 2 for bad input (arguments, config, cluster
+    /// name), 3 when the scheduler cannot be reached, 1 when the scheduler refused, 4 when a
+    /// wait ended without the job reaching the state.
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            CommandError::Config(_)
+            | CommandError::ReadConfig { .. }
+            | CommandError::Unsupported(_)
+            | CommandError::KeyMismatch { .. }
+            | CommandError::Cluster(_) => 2,
+            CommandError::Client(ClientError::Transport { .. }) => 3,
+            CommandError::Client(_) => 1,
+            CommandError::WaitFailed(_) => 4,
+        }
+    }
+}
+
+/// What a command produced: text for people and the same as JSON for machines.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Output {
+    /// Human-readable lines.
+    pub text: String,
+    /// The machine-readable form.
+    pub json: Value,
+}
+
+/// A job config file and how to read it.
+#[derive(Debug, Clone)]
+pub struct ConfigSource<'a> {
+    /// The file.
+    pub path: &'a Path,
+    /// Whether it is JSON (`-j`) rather than an `.aurora` file.
+    pub json: bool,
+    /// `-E NAME=VALUE` bindings.
+    pub bindings: &'a [(String, String)],
+}
+
+/// Reads a job config and converts it for the scheduler, checking that it defines `key`.
+pub fn load_job(
+    source: &ConfigSource<'_>,
+    key: &JobKey,
+    user: &str,
+) -> Result<ConvertedJob, CommandError> {
+    let name = source.path.display().to_string();
+    if !source.json {
+        return Err(CommandError::Unsupported(format!(
+            "{name}: loading .aurora files needs the Python config loader, which this build \
+             does not have yet; write the job as JSON and pass -j"
+        )));
+    }
+    if !source.bindings.is_empty() {
+        return Err(CommandError::Unsupported(format!(
+            "{name}: -E bindings need the Pystachio engine, which this build does not have yet"
+        )));
+    }
+    let text = std::fs::read_to_string(source.path)
+        .map_err(|e| CommandError::ReadConfig { path: name.clone(), source: e })?;
+    let job = JobJson::from_json_str(&text, &name)?;
+    let converted = job.to_job_configuration(user, &name)?;
+    if converted.job.key != *key {
+        return Err(CommandError::KeyMismatch {
+            path: name,
+            found: converted.job.key.clone(),
+            wanted: key.clone(),
+        });
+    }
+    Ok(converted)
+}
+
+/// The scheduler client for the cluster of `key`.
+pub fn client_for(clusters: &Clusters, cluster: &str) -> Result<SchedulerClient, CommandError> {
+    let url = clusters.get(cluster)?.scheduler_url()?;
+    Ok(SchedulerClient::new(&url)?)
+}
+
+/// The state `aurora create --wait_until` waits for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WaitUntil {
+    /// Return once the tasks exist (they start PENDING).
+    Pending,
+    /// Wait until every instance is RUNNING.
+    Running,
+    /// Wait until every task has ended.
+    Finished,
+}
+
+/// `aurora create`: submits the job and optionally waits.
+pub fn create(
+    client: &SchedulerClient,
+    converted: &ConvertedJob,
+    wait: WaitUntil,
+    timeout: Duration,
+    progress: &mut dyn FnMut(&str),
+) -> Result<Output, CommandError> {
+    for warning in &converted.warnings {
+        progress(&format!("warning: {warning}"));
+    }
+    let key = &converted.job.key;
+    progress(&format!("Creating job {}", key.name()));
+    let response = client.create_job(&converted.job)?;
+    let mut text = format!(
+        "Response from scheduler: OK (message: {})\nJob url: {}\n",
+        response.message,
+        client.job_url(key)
+    );
+    if wait != WaitUntil::Pending {
+        let tasks = wait_for(client, key, wait, timeout, progress)?;
+        text.push_str(&format!("All {} instance(s) reached {}\n", tasks.len(), match wait {
+            WaitUntil::Running => "RUNNING",
+            _ => "a terminal state",
+        }));
+    }
+    let json = json!({
+        "job": key.to_string(),
+        "message": response.message,
+        "task_ids": response.task_ids,
+        "url": client.job_url(key),
+    });
+    Ok(Output { text, json })
+}
+
+/// Polls a job until every instance is in the wanted state; fails early when a batch job's
+/// task fails, or at `timeout`.
+pub fn wait_for(
+    client: &SchedulerClient,
+    key: &JobKey,
+    wait: WaitUntil,
+    timeout: Duration,
+    progress: &mut dyn FnMut(&str),
+) -> Result<Vec<ScheduledTask>, CommandError> {
+    let deadline = Instant::now() + timeout;
+    let mut last = String::new();
+    loop {
+        let tasks = latest_per_instance(client.job_tasks(key, &[])?.tasks);
+        let summary = summarize(&tasks);
+        if summary != last {
+            progress(&format!("{key}: {summary}"));
+            last = summary;
+        }
+        let done = !tasks.is_empty()
+            && tasks.iter().all(|t| match wait {
+                WaitUntil::Pending => true,
+                WaitUntil::Running => t.status == ScheduleStatus::Running,
+                WaitUntil::Finished => t.status.is_terminal(),
+            });
+        if done {
+            return Ok(tasks);
+        }
+        if wait == WaitUntil::Running {
+            if let Some(t) = tasks.iter().find(|t| t.status.is_terminal()) {
+                return Err(CommandError::WaitFailed(format!(
+                    "instance {} ended {} before all instances were RUNNING{}",
+                    t.instance(),
+                    t.status,
+                    last_message(t).map(|m| format!(": {m}")).unwrap_or_default()
+                )));
+            }
+        }
+        if Instant::now() >= deadline {
+            return Err(CommandError::WaitFailed(format!(
+                "timed out after {}s waiting for {key}; now {last}",
+                timeout.as_secs()
+            )));
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    }
+}
+
+/// The newest task of each instance, by instance.
+fn latest_per_instance(mut tasks: Vec<ScheduledTask>) -> Vec<ScheduledTask> {
+    tasks.sort_by_key(|t| (t.instance(), first_event_ms(t)));
+    let mut out: Vec<ScheduledTask> = Vec::new();
+    for task in tasks {
+        match out.last_mut() {
+            Some(last) if last.instance() == task.instance() => {
+                // Prefer the active task; among equals, the newest.
+                if task.status.is_active() || !last.status.is_active() {
+                    *last = task;
+                }
+            }
+            _ => out.push(task),
+        }
+    }
+    out
+}
+
+fn first_event_ms(task: &ScheduledTask) -> i64 {
+    task.task_events.first().map(|e| e.timestamp_ms).unwrap_or_default()
+}
+
+fn last_message(task: &ScheduledTask) -> Option<&str> {
+    task.task_events.last().and_then(|e| e.message.as_deref())
+}
+
+fn summarize(tasks: &[ScheduledTask]) -> String {
+    let mut counts = std::collections::BTreeMap::new();
+    for t in tasks {
+        *counts.entry(t.status.as_str()).or_insert(0) += 1;
+    }
+    counts.iter().map(|(s, n)| format!("{n} {s}")).collect::<Vec<_>>().join(", ")
+}
+
+/// `aurora kill` / `killall`: kills the job's tasks (or some instances).
+pub fn kill(
+    client: &SchedulerClient,
+    key: &JobKey,
+    instances: Option<BTreeSet<u32>>,
+    wait_timeout: Option<Duration>,
+    progress: &mut dyn FnMut(&str),
+) -> Result<Output, CommandError> {
+    progress(&format!("Killing tasks for job: {key}"));
+    let response = client.kill_job(key, instances.clone())?;
+    let mut text = format!(
+        "Response from scheduler: OK (message: {})\nJob url: {}\n",
+        response.message,
+        client.job_url(key)
+    );
+    if let Some(timeout) = wait_timeout {
+        let deadline = Instant::now() + timeout;
+        let killed: BTreeSet<_> = response.killed.iter().cloned().collect();
+        loop {
+            let tasks = client.job_tasks(key, &[])?.tasks;
+            let pending: Vec<_> = tasks
+                .iter()
+                .filter(|t| killed.contains(t.id()) && !t.status.is_terminal())
+                .collect();
+            if pending.is_empty() {
+                break;
+            }
+            if Instant::now() >= deadline {
+                return Err(CommandError::WaitFailed(format!(
+                    "{} task(s) of {key} still not dead after {}s",
+                    pending.len(),
+                    timeout.as_secs()
+                )));
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        text.push_str("All killed tasks have ended.\n");
+    }
+    let json = json!({"job": key.to_string(), "message": response.message, "killed": response.killed});
+    Ok(Output { text, json })
+}
+
+/// `aurora status`: every task of the job, active then inactive, with events.
+pub fn status(client: &SchedulerClient, key: &JobKey) -> Result<Output, CommandError> {
+    let mut tasks = client.job_tasks(key, &[])?.tasks;
+    tasks.sort_by_key(|t| (t.instance(), first_event_ms(t)));
+    let (active, inactive): (Vec<_>, Vec<_>) = tasks.iter().partition(|t| t.status.is_active());
+    let mut text = String::new();
+    if tasks.is_empty() {
+        text.push_str(&format!("No tasks found for job {key}\n"));
+    }
+    for (title, group) in [("Active", &active), ("Inactive", &inactive)] {
+        if group.is_empty() {
+            continue;
+        }
+        text.push_str(&format!("{title} tasks ({}):\n", group.len()));
+        for task in group {
+            render_task(&mut text, task);
+        }
+    }
+    let json = json!({"job": key.to_string(), "tasks": tasks});
+    Ok(Output { text, json })
+}
+
+fn render_task(out: &mut String, task: &ScheduledTask) {
+    let a = &task.assigned_task;
+    let r = &a.task.resources;
+    out.push_str(&format!(
+        "  instance {}  {}  host {}\n",
+        a.instance_id,
+        task.status,
+        a.slave_host.as_deref().unwrap_or("-")
+    ));
+    out.push_str(&format!("    task id: {}\n", a.task_id));
+    out.push_str(&format!(
+        "    cpus: {:.2}, ram: {} MB, disk: {} MB\n",
+        r.cpu,
+        r.ram_bytes >> 20,
+        r.disk_bytes >> 20
+    ));
+    if !a.assigned_ports.is_empty() {
+        let ports: Vec<String> = a.assigned_ports.iter().map(|(n, p)| format!("{n}={p}")).collect();
+        out.push_str(&format!("    ports: {}\n", ports.join(", ")));
+    }
+    if task.failure_count > 0 {
+        out.push_str(&format!("    failure count: {}\n", task.failure_count));
+    }
+    out.push_str("    events:\n");
+    for event in &task.task_events {
+        let when = UNIX_EPOCH + Duration::from_millis(u64::try_from(event.timestamp_ms).unwrap_or(0));
+        out.push_str(&format!(
+            "      {} {}{}\n",
+            format_time(when),
+            event.status,
+            event.message.as_deref().map(|m| format!(": {m}")).unwrap_or_default()
+        ));
+    }
+}
+
+fn format_time(when: SystemTime) -> String {
+    humantime::format_rfc3339_millis(when).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aurora_core::{AssignedTask, Identity, Resources, TaskConfig, TaskEvent, TaskId};
+
+    fn task(instance: u32, status: ScheduleStatus, first_ms: i64) -> ScheduledTask {
+        let key: JobKey = "c/r/prod/j".parse().unwrap();
+        ScheduledTask {
+            assigned_task: AssignedTask {
+                task_id: TaskId(format!("t{instance}-{first_ms}")),
+                slave_host: Some("h1".into()),
+                instance_id: instance,
+                task: TaskConfig {
+                    job: key,
+                    owner: Identity { role: "r".into(), user: "u".into() },
+                    is_service: false,
+                    max_task_failures: 1,
+                    priority: 0,
+                    production: false,
+                    contact_email: None,
+                    resources: Resources { cpu: 0.5, ram_bytes: 64 << 20, disk_bytes: 32 << 20, ports: Default::default() },
+                    constraints: vec![],
+                    task_links: Default::default(),
+                    executor_config: aurora_core::ExecutorConfig { name: "AuroraExecutor".into(), data: "{}".into() },
+                },
+                assigned_ports: [("http".to_owned(), 31000)].into(),
+            },
+            status,
+            failure_count: 0,
+            ancestor_id: None,
+            task_events: vec![TaskEvent { timestamp_ms: first_ms, status: ScheduleStatus::Pending, message: None, scheduler: None }, TaskEvent { timestamp_ms: first_ms + 1500, status, message: Some("why".into()), scheduler: None }],
+        }
+    }
+
+    #[test]
+    fn newest_active_task_per_instance() {
+        let tasks = vec![
+            task(0, ScheduleStatus::Failed, 1),
+            task(0, ScheduleStatus::Running, 2),
+            task(1, ScheduleStatus::Finished, 1),
+        ];
+        let latest = latest_per_instance(tasks);
+        assert_eq!(latest.len(), 2);
+        assert_eq!(latest[0].status, ScheduleStatus::Running);
+        assert_eq!(summarize(&latest), "1 FINISHED, 1 RUNNING");
+    }
+
+    #[test]
+    fn renders_a_task_readably() {
+        let mut out = String::new();
+        render_task(&mut out, &task(3, ScheduleStatus::Running, 1_700_000_000_000));
+        assert_eq!(
+            out,
+            "  instance 3  RUNNING  host h1\n    task id: t3-1700000000000\n    cpus: 0.50, ram: 64 MB, disk: 32 MB\n    ports: http=31000\n    events:\n      2023-11-14T22:13:20.000Z PENDING\n      2023-11-14T22:13:21.500Z RUNNING: why\n"
+        );
+    }
+}
