@@ -1,1 +1,4 @@
-//! End-to-end tests.
+//! End-to-end tests: the real binaries on loopback ports. One module per feature.
+
+mod cli;
+mod lifecycle;
