@@ -65,8 +65,14 @@ impl SchedulerClient {
         let http = reqwest::blocking::Client::builder()
             .timeout(Duration::from_secs(30))
             .build()
-            .map_err(|source| ClientError::Transport { url: base_url.to_owned(), source })?;
-        Ok(SchedulerClient { base: base_url.trim_end_matches('/').to_owned(), http })
+            .map_err(|source| ClientError::Transport {
+                url: base_url.to_owned(),
+                source,
+            })?;
+        Ok(SchedulerClient {
+            base: base_url.trim_end_matches('/').to_owned(),
+            http,
+        })
     }
 
     /// The scheduler's base URL.
@@ -81,7 +87,11 @@ impl SchedulerClient {
 
     /// Creates a job; its tasks start PENDING.
     pub fn create_job(&self, job: &JobConfiguration) -> Result<CreateJobResponse, ClientError> {
-        self.post("/api/jobs", &CreateJobRequest { job: job.clone() }, "create job")
+        self.post(
+            "/api/jobs",
+            &CreateJobRequest { job: job.clone() },
+            "create job",
+        )
     }
 
     /// Kills a job's tasks, or only the given instances.
@@ -91,7 +101,10 @@ impl SchedulerClient {
         instances: Option<BTreeSet<u32>>,
     ) -> Result<KillResponse, ClientError> {
         let path = format!("/api/jobs/{}/kill", key.path_in_cluster());
-        let request = KillRequest { instances, message: None };
+        let request = KillRequest {
+            instances,
+            message: None,
+        };
         self.post(&path, &request, &format!("kill of {key}"))
     }
 
@@ -115,8 +128,9 @@ impl SchedulerClient {
 
     /// Summaries of the jobs of a role, or of every job.
     pub fn list_jobs(&self, role: Option<&str>) -> Result<JobsResponse, ClientError> {
-        let query: Vec<(&str, String)> =
-            role.map(|r| vec![("role", r.to_owned())]).unwrap_or_default();
+        let query: Vec<(&str, String)> = role
+            .map(|r| vec![("role", r.to_owned())])
+            .unwrap_or_default();
         self.get("/api/jobs", &query, "job list")
     }
 
@@ -127,12 +141,15 @@ impl SchedulerClient {
         what: &str,
     ) -> Result<R, ClientError> {
         let url = format!("{}{path}", self.base);
-        let response = self
-            .http
-            .post(&url)
-            .json(body)
-            .send()
-            .map_err(|source| ClientError::Transport { url: url.clone(), source })?;
+        let response =
+            self.http
+                .post(&url)
+                .json(body)
+                .send()
+                .map_err(|source| ClientError::Transport {
+                    url: url.clone(),
+                    source,
+                })?;
         decode(response, what)
     }
 
@@ -143,12 +160,15 @@ impl SchedulerClient {
         what: &str,
     ) -> Result<R, ClientError> {
         let url = format!("{}{path}", self.base);
-        let response = self
-            .http
-            .get(&url)
-            .query(query)
-            .send()
-            .map_err(|source| ClientError::Transport { url: url.clone(), source })?;
+        let response =
+            self.http
+                .get(&url)
+                .query(query)
+                .send()
+                .map_err(|source| ClientError::Transport {
+                    url: url.clone(),
+                    source,
+                })?;
         decode(response, what)
     }
 }
@@ -167,8 +187,15 @@ fn decode<R: DeserializeOwned>(
             Ok(err) => (Some(err.code), err.message),
             Err(_) => (None, body.trim().to_owned()),
         };
-        return Err(ClientError::Api { what: what.to_owned(), status: status.as_u16(), code, message });
+        return Err(ClientError::Api {
+            what: what.to_owned(),
+            status: status.as_u16(),
+            code,
+            message,
+        });
     }
-    serde_json::from_str(&body)
-        .map_err(|e| ClientError::Decode { what: what.to_owned(), message: e.to_string() })
+    serde_json::from_str(&body).map_err(|e| ClientError::Decode {
+        what: what.to_owned(),
+        message: e.to_string(),
+    })
 }

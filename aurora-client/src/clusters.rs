@@ -128,15 +128,23 @@ impl Clusters {
 
     /// Loads from an explicit system path (file or directory) and an optional user file.
     pub fn load(system: &Path, user: Option<&Path>) -> Result<Clusters, ClusterError> {
-        let system =
-            if system.is_dir() { system.join("clusters.json") } else { system.to_path_buf() };
+        let system = if system.is_dir() {
+            system.join("clusters.json")
+        } else {
+            system.to_path_buf()
+        };
         let mut clusters = Clusters::default();
         for path in std::iter::once(system.as_path()).chain(user) {
             clusters.searched.push(path.to_path_buf());
             let text = match std::fs::read_to_string(path) {
                 Ok(text) => text,
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
-                Err(source) => return Err(ClusterError::Read { path: path.to_path_buf(), source }),
+                Err(source) => {
+                    return Err(ClusterError::Read {
+                        path: path.to_path_buf(),
+                        source,
+                    });
+                }
             };
             for mut cluster in parse_clusters(&text, path)? {
                 cluster.source = path.to_path_buf();
@@ -148,15 +156,22 @@ impl Clusters {
 
     /// The cluster called `name`.
     pub fn get(&self, name: &str) -> Result<&Cluster, ClusterError> {
-        self.clusters.get(name).ok_or_else(|| ClusterError::Unknown {
-            name: name.to_owned(),
-            known: if self.clusters.is_empty() {
-                "none".to_owned()
-            } else {
-                self.clusters.keys().cloned().collect::<Vec<_>>().join(", ")
-            },
-            searched: self.searched.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", "),
-        })
+        self.clusters
+            .get(name)
+            .ok_or_else(|| ClusterError::Unknown {
+                name: name.to_owned(),
+                known: if self.clusters.is_empty() {
+                    "none".to_owned()
+                } else {
+                    self.clusters.keys().cloned().collect::<Vec<_>>().join(", ")
+                },
+                searched: self
+                    .searched
+                    .iter()
+                    .map(|p| p.display().to_string())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            })
     }
 
     /// Every known cluster, by name.
@@ -168,8 +183,10 @@ impl Clusters {
 fn parse_clusters(text: &str, path: &Path) -> Result<Vec<Cluster>, ClusterError> {
     // The documentation's own example has a trailing comma, so accept them.
     let cleaned = strip_trailing_commas(text);
-    serde_json::from_str::<Vec<Cluster>>(&cleaned)
-        .map_err(|e| ClusterError::Parse { path: path.to_path_buf(), message: e.to_string() })
+    serde_json::from_str::<Vec<Cluster>>(&cleaned).map_err(|e| ClusterError::Parse {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    })
 }
 
 /// Removes commas that directly precede `}` or `]` (ignoring whitespace), outside strings.
@@ -217,30 +234,62 @@ mod tests {
         )
         .unwrap();
         let user = dir.path().join("user.json");
-        std::fs::write(&user, r#"[{"name": "mine", "scheduler_uri": "http://10.1.1.1:8081/"}]"#)
-            .unwrap();
+        std::fs::write(
+            &user,
+            r#"[{"name": "mine", "scheduler_uri": "http://10.1.1.1:8081/"}]"#,
+        )
+        .unwrap();
         let clusters = Clusters::load(&system, Some(&user)).unwrap();
-        assert_eq!(clusters.get("example").unwrap().scheduler_url().unwrap(), "http://localhost:55555");
-        assert_eq!(clusters.get("mine").unwrap().scheduler_url().unwrap(), "http://10.1.1.1:8081");
-        let zk = clusters.get("zk").unwrap().scheduler_url().unwrap_err().to_string();
-        assert!(zk.contains("ZooKeeper discovery is not supported yet"), "{zk}");
+        assert_eq!(
+            clusters.get("example").unwrap().scheduler_url().unwrap(),
+            "http://localhost:55555"
+        );
+        assert_eq!(
+            clusters.get("mine").unwrap().scheduler_url().unwrap(),
+            "http://10.1.1.1:8081"
+        );
+        let zk = clusters
+            .get("zk")
+            .unwrap()
+            .scheduler_url()
+            .unwrap_err()
+            .to_string();
+        assert!(
+            zk.contains("ZooKeeper discovery is not supported yet"),
+            "{zk}"
+        );
         let unknown = clusters.get("nope").unwrap_err().to_string();
-        assert!(unknown.contains("known clusters: example, mine, zk"), "{unknown}");
+        assert!(
+            unknown.contains("known clusters: example, mine, zk"),
+            "{unknown}"
+        );
     }
 
     #[test]
     fn missing_files_are_skipped_and_bad_ones_reported() {
         let dir = tempfile::tempdir().unwrap();
         let clusters = Clusters::load(&dir.path().join("none.json"), None).unwrap();
-        assert!(clusters.get("x").unwrap_err().to_string().contains("known clusters: none"));
+        assert!(
+            clusters
+                .get("x")
+                .unwrap_err()
+                .to_string()
+                .contains("known clusters: none")
+        );
         let bad = dir.path().join("bad.json");
         std::fs::write(&bad, "{\"name\": 1}").unwrap();
         let err = Clusters::load(&bad, None).unwrap_err().to_string();
-        assert!(err.contains("bad.json is not a JSON list of clusters"), "{err}");
+        assert!(
+            err.contains("bad.json is not a JSON list of clusters"),
+            "{err}"
+        );
     }
 
     #[test]
     fn trailing_commas_only_outside_strings() {
-        assert_eq!(strip_trailing_commas(r#"[{"a": ",}",},]"#), r#"[{"a": ",}"}]"#);
+        assert_eq!(
+            strip_trailing_commas(r#"[{"a": ",}",},]"#),
+            r#"[{"a": ",}"}]"#
+        );
     }
 }

@@ -107,8 +107,10 @@ pub fn load_job(
             "{name}: -E bindings need the Pystachio engine, which this build does not have yet"
         )));
     }
-    let text = std::fs::read_to_string(source.path)
-        .map_err(|e| CommandError::ReadConfig { path: name.clone(), source: e })?;
+    let text = std::fs::read_to_string(source.path).map_err(|e| CommandError::ReadConfig {
+        path: name.clone(),
+        source: e,
+    })?;
     let job = JobJson::from_json_str(&text, &name)?;
     let converted = job.to_job_configuration(user, &name)?;
     if converted.job.key != *key {
@@ -159,10 +161,14 @@ pub fn create(
     );
     if wait != WaitUntil::Pending {
         let tasks = wait_for(client, key, wait, timeout, progress)?;
-        text.push_str(&format!("All {} instance(s) reached {}\n", tasks.len(), match wait {
-            WaitUntil::Running => "RUNNING",
-            _ => "a terminal state",
-        }));
+        text.push_str(&format!(
+            "All {} instance(s) reached {}\n",
+            tasks.len(),
+            match wait {
+                WaitUntil::Running => "RUNNING",
+                _ => "a terminal state",
+            }
+        ));
     }
     let json = json!({
         "job": key.to_string(),
@@ -206,7 +212,9 @@ pub fn wait_for(
                     "instance {} ended {} before all instances were RUNNING{}",
                     t.instance(),
                     t.status,
-                    last_message(t).map(|m| format!(": {m}")).unwrap_or_default()
+                    last_message(t)
+                        .map(|m| format!(": {m}"))
+                        .unwrap_or_default()
                 )));
             }
         }
@@ -239,7 +247,10 @@ fn latest_per_instance(mut tasks: Vec<ScheduledTask>) -> Vec<ScheduledTask> {
 }
 
 fn first_event_ms(task: &ScheduledTask) -> i64 {
-    task.task_events.first().map(|e| e.timestamp_ms).unwrap_or_default()
+    task.task_events
+        .first()
+        .map(|e| e.timestamp_ms)
+        .unwrap_or_default()
 }
 
 fn last_message(task: &ScheduledTask) -> Option<&str> {
@@ -251,7 +262,11 @@ fn summarize(tasks: &[ScheduledTask]) -> String {
     for t in tasks {
         *counts.entry(t.status.as_str()).or_insert(0) += 1;
     }
-    counts.iter().map(|(s, n)| format!("{n} {s}")).collect::<Vec<_>>().join(", ")
+    counts
+        .iter()
+        .map(|(s, n)| format!("{n} {s}"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// `aurora kill` / `killall`: kills the job's tasks (or some instances).
@@ -292,7 +307,8 @@ pub fn kill(
         }
         text.push_str("All killed tasks have ended.\n");
     }
-    let json = json!({"job": key.to_string(), "message": response.message, "killed": response.killed});
+    let json =
+        json!({"job": key.to_string(), "message": response.message, "killed": response.killed});
     Ok(Output { text, json })
 }
 
@@ -335,7 +351,11 @@ fn render_task(out: &mut String, task: &ScheduledTask) {
         r.disk_bytes >> 20
     ));
     if !a.assigned_ports.is_empty() {
-        let ports: Vec<String> = a.assigned_ports.iter().map(|(n, p)| format!("{n}={p}")).collect();
+        let ports: Vec<String> = a
+            .assigned_ports
+            .iter()
+            .map(|(n, p)| format!("{n}={p}"))
+            .collect();
         out.push_str(&format!("    ports: {}\n", ports.join(", ")));
     }
     if task.failure_count > 0 {
@@ -343,12 +363,17 @@ fn render_task(out: &mut String, task: &ScheduledTask) {
     }
     out.push_str("    events:\n");
     for event in &task.task_events {
-        let when = UNIX_EPOCH + Duration::from_millis(u64::try_from(event.timestamp_ms).unwrap_or(0));
+        let when =
+            UNIX_EPOCH + Duration::from_millis(u64::try_from(event.timestamp_ms).unwrap_or(0));
         out.push_str(&format!(
             "      {} {}{}\n",
             format_time(when),
             event.status,
-            event.message.as_deref().map(|m| format!(": {m}")).unwrap_or_default()
+            event
+                .message
+                .as_deref()
+                .map(|m| format!(": {m}"))
+                .unwrap_or_default()
         ));
     }
 }
@@ -371,23 +396,47 @@ mod tests {
                 instance_id: instance,
                 task: TaskConfig {
                     job: key,
-                    owner: Identity { role: "r".into(), user: "u".into() },
+                    owner: Identity {
+                        role: "r".into(),
+                        user: "u".into(),
+                    },
                     is_service: false,
                     max_task_failures: 1,
                     priority: 0,
                     production: false,
                     contact_email: None,
-                    resources: Resources { cpu: 0.5, ram_bytes: 64 << 20, disk_bytes: 32 << 20, ports: Default::default() },
+                    resources: Resources {
+                        cpu: 0.5,
+                        ram_bytes: 64 << 20,
+                        disk_bytes: 32 << 20,
+                        ports: Default::default(),
+                    },
                     constraints: vec![],
                     task_links: Default::default(),
-                    executor_config: aurora_core::ExecutorConfig { name: "AuroraExecutor".into(), data: "{}".into() },
+                    executor_config: aurora_core::ExecutorConfig {
+                        name: "AuroraExecutor".into(),
+                        data: "{}".into(),
+                    },
                 },
                 assigned_ports: [("http".to_owned(), 31000)].into(),
             },
             status,
             failure_count: 0,
             ancestor_id: None,
-            task_events: vec![TaskEvent { timestamp_ms: first_ms, status: ScheduleStatus::Pending, message: None, scheduler: None }, TaskEvent { timestamp_ms: first_ms + 1500, status, message: Some("why".into()), scheduler: None }],
+            task_events: vec![
+                TaskEvent {
+                    timestamp_ms: first_ms,
+                    status: ScheduleStatus::Pending,
+                    message: None,
+                    scheduler: None,
+                },
+                TaskEvent {
+                    timestamp_ms: first_ms + 1500,
+                    status,
+                    message: Some("why".into()),
+                    scheduler: None,
+                },
+            ],
         }
     }
 
@@ -407,7 +456,10 @@ mod tests {
     #[test]
     fn renders_a_task_readably() {
         let mut out = String::new();
-        render_task(&mut out, &task(3, ScheduleStatus::Running, 1_700_000_000_000));
+        render_task(
+            &mut out,
+            &task(3, ScheduleStatus::Running, 1_700_000_000_000),
+        );
         assert_eq!(
             out,
             "  instance 3  RUNNING  host h1\n    task id: t3-1700000000000\n    cpus: 0.50, ram: 64 MB, disk: 32 MB\n    ports: http=31000\n    events:\n      2023-11-14T22:13:20.000Z PENDING\n      2023-11-14T22:13:21.500Z RUNNING: why\n"

@@ -6,6 +6,7 @@
 mod api;
 mod clusters;
 pub mod commands;
+pub mod hooks;
 
 pub use api::{ClientError, SchedulerClient};
 pub use clusters::{Cluster, ClusterError, Clusters};
