@@ -1,1 +1,30 @@
-//! aurora-thermos (being built).
+//! aurora-thermos runs Aurora tasks on a machine. The Thermos runner ([`TaskRunner`]) starts a
+//! task's processes (`bash -c` in a sandbox, with a scrubbed environment and per-run log files)
+//! in the order their constraints give, retries them, runs the final processes, kills every
+//! process of the task (descendants that left its process groups included) and appends each
+//! state change to a checkpoint. The executor agent ([`Agent`]) registers the machine with the
+//! scheduler, heartbeats, runs the tasks it is given with the runner and reports their states.
+//!
+//! It does not decide where tasks run or whether they are rescheduled (the scheduler does), and
+//! it does not evaluate configuration beyond the few references the runner binds.
+
+mod agent;
+mod checkpoint;
+mod reaper;
+mod runner;
+mod signals;
+mod spec;
+mod state;
+mod template;
+mod tree;
+
+pub use agent::{Agent, AgentConfig, AgentError, local_hostname, machine_resources};
+pub use checkpoint::{CheckpointRecord, read_checkpoint};
+pub use runner::{
+    ProcessStatus, RunSpec, RunnerError, RunnerHandle, TaskRunner, TaskStatus, log_path,
+};
+pub use signals::{TerminationSignals, default_task_id};
+pub use spec::{InvalidTask, OrderConstraint, ProcessSpec, TaskResources, TaskSpec};
+pub use state::{ProcessState, TaskState};
+pub use template::{BindError, Bindings, bind_refs};
+pub use tree::is_alive;
