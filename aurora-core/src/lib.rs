@@ -9,6 +9,7 @@ pub mod api;
 mod instances;
 mod jobkey;
 mod model;
+mod placement;
 mod status;
 mod transition;
 
@@ -17,6 +18,10 @@ pub use jobkey::{JobKey, JobKeyError, JobKeyPart, JobPath, is_valid_environment}
 pub use model::{
     AssignedTask, Constraint, CronCollisionPolicy, ExecutorConfig, Identity, JobConfiguration,
     Resources, ScheduledTask, TaskConfig, TaskConstraint, TaskEvent, TaskId,
+};
+pub use placement::{
+    Assignment, PlacementHost, PlacementInput, PlacementPlan, Unplaced, add_default_constraints,
+    place,
 };
 pub use status::{ScheduleStatus, UnknownStatus};
 pub use transition::{
