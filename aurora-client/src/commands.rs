@@ -8,8 +8,9 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use aurora_config::job_json::{ConvertedJob, JobJson, JobJsonError};
 use aurora_core::{JobKey, ScheduleStatus, ScheduledTask};
-use serde_json::{Value, json};
+use serde_json::{Map, Value, json};
 
+use crate::hooks::{ClientHook, HookCall, HookedCall, HookedError, HookedMethod};
 use crate::{ClientError, ClusterError, Clusters, SchedulerClient};
 
 /// Why a command failed; [`CommandError::exit_code`] maps it to the documented exit codes.
@@ -36,9 +37,9 @@ pub enum CommandError {
         /// The config file.
         path: String,
         /// The key in the config.
-        found: JobKey,
+        found: Box<JobKey>,
         /// The key on the command line.
-        wanted: JobKey,
+        wanted: Box<JobKey>,
     },
     /// The cluster could not be found.
     #[error(transparent)]
@@ -49,22 +50,30 @@ pub enum CommandError {
     /// Waiting for a state ended without reaching it.
     #[error("{0}")]
     WaitFailed(String),
+    /// A config loader (e.g. the Python one) failed; the message names the file and line.
+    #[error("{0}")]
+    Load(String),
+    /// A pre hook stopped the call.
+    #[error("{0}")]
+    HookStopped(String),
 }
 
 impl CommandError {
     /// The process exit code for this error: 2 for bad input (arguments, config, cluster
     /// name), 3 when the scheduler cannot be reached, 1 when the scheduler refused, 4 when a
-    /// wait ended without the job reaching the state.
+    /// wait ended without the job reaching the state, 5 when a pre hook stopped the call.
     pub fn exit_code(&self) -> i32 {
         match self {
             CommandError::Config(_)
             | CommandError::ReadConfig { .. }
             | CommandError::Unsupported(_)
             | CommandError::KeyMismatch { .. }
+            | CommandError::Load(_)
             | CommandError::Cluster(_) => 2,
             CommandError::Client(ClientError::Transport { .. }) => 3,
             CommandError::Client(_) => 1,
             CommandError::WaitFailed(_) => 4,
+            CommandError::HookStopped(_) => 5,
         }
     }
 }
@@ -89,38 +98,79 @@ pub struct ConfigSource<'a> {
     pub bindings: &'a [(String, String)],
 }
 
-/// Reads a job config and converts it for the scheduler, checking that it defines `key`.
-pub fn load_job(
-    source: &ConfigSource<'_>,
-    key: &JobKey,
-    user: &str,
-) -> Result<ConvertedJob, CommandError> {
-    let name = source.path.display().to_string();
-    if !source.json {
-        return Err(CommandError::Unsupported(format!(
-            "{name}: loading .aurora files needs the Python config loader, which this build \
-             does not have yet; write the job as JSON and pass -j"
-        )));
+/// A job read from a config file, ready for the scheduler.
+pub struct LoadedJob<'h> {
+    /// The job converted for the scheduler.
+    pub converted: ConvertedJob,
+    /// The job in its `raw_json` form, which hooks receive as the config.
+    pub raw: Value,
+    /// The config's hooks, when it enables them (`enable_hooks = True`); empty otherwise.
+    pub hooks: Vec<Box<dyn ClientHook + 'h>>,
+}
+
+impl std::fmt::Debug for LoadedJob<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LoadedJob")
+            .field("converted", &self.converted)
+            .field("hooks", &self.hooks.len())
+            .finish()
     }
-    if !source.bindings.is_empty() {
-        return Err(CommandError::Unsupported(format!(
-            "{name}: -E bindings need the Pystachio engine, which this build does not have yet"
-        )));
+}
+
+/// Something that turns a config file into a job: JSON configs here ([`JsonLoader`]),
+/// `.aurora` files in `aurora-py`.
+pub trait ConfigLoader {
+    /// Loads the job `key` from `source`, applying its bindings; `user` is the submitter.
+    fn load<'s>(
+        &'s self,
+        source: &ConfigSource<'_>,
+        key: &JobKey,
+        user: &str,
+    ) -> Result<LoadedJob<'s>, CommandError>;
+}
+
+/// Loads JSON job configs (`-j`): the Job schema as JSON, with defaults filled in.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct JsonLoader;
+
+impl ConfigLoader for JsonLoader {
+    fn load<'s>(
+        &'s self,
+        source: &ConfigSource<'_>,
+        key: &JobKey,
+        user: &str,
+    ) -> Result<LoadedJob<'s>, CommandError> {
+        let name = source.path.display().to_string();
+        if !source.bindings.is_empty() {
+            return Err(CommandError::Unsupported(format!(
+                "{name}: -E bindings need the Pystachio engine, which this build does not have yet"
+            )));
+        }
+        let text = std::fs::read_to_string(source.path).map_err(|e| CommandError::ReadConfig {
+            path: name.clone(),
+            source: e,
+        })?;
+        let job = JobJson::from_json_str(&text, &name)?;
+        let converted = job.to_job_configuration(user, &name)?;
+        check_key(&name, &converted, key)?;
+        Ok(LoadedJob {
+            converted,
+            raw: job.to_value(),
+            hooks: Vec::new(),
+        })
     }
-    let text = std::fs::read_to_string(source.path).map_err(|e| CommandError::ReadConfig {
-        path: name.clone(),
-        source: e,
-    })?;
-    let job = JobJson::from_json_str(&text, &name)?;
-    let converted = job.to_job_configuration(user, &name)?;
+}
+
+/// Checks that the loaded job is the one the command line named.
+pub fn check_key(path: &str, converted: &ConvertedJob, key: &JobKey) -> Result<(), CommandError> {
     if converted.job.key != *key {
         return Err(CommandError::KeyMismatch {
-            path: name,
-            found: converted.job.key.clone(),
-            wanted: key.clone(),
+            path: path.to_owned(),
+            found: Box::new(converted.job.key.clone()),
+            wanted: Box::new(key.clone()),
         });
     }
-    Ok(converted)
+    Ok(())
 }
 
 /// The scheduler client for the cluster of `key`.
@@ -140,23 +190,33 @@ pub enum WaitUntil {
     Finished,
 }
 
-/// `aurora create`: submits the job and optionally waits.
+/// `aurora create`: runs the config's hooks around submitting the job, then optionally waits.
 pub fn create(
     client: &SchedulerClient,
-    converted: &ConvertedJob,
+    loaded: &LoadedJob<'_>,
     wait: WaitUntil,
     timeout: Duration,
     progress: &mut dyn FnMut(&str),
 ) -> Result<Output, CommandError> {
+    let converted = &loaded.converted;
     for warning in &converted.warnings {
         progress(&format!("warning: {warning}"));
     }
     let key = &converted.job.key;
     progress(&format!("Creating job {}", key.name()));
-    let response = client.create_job(&converted.job)?;
+    let call = HookCall {
+        method: HookedMethod::CreateJob,
+        job_key: key.clone(),
+        config: Some(loaded.raw.clone()),
+        args: vec![loaded.raw.clone(), Value::Null],
+        kwargs: Map::new(),
+    };
+    let response = HookedCall::new(&loaded.hooks, call)
+        .run(|| client.create_job(&converted.job).map(|r| json!(r)))
+        .map_err(hooked_error)?;
+    let message = response["message"].as_str().unwrap_or_default().to_owned();
     let mut text = format!(
-        "Response from scheduler: OK (message: {})\nJob url: {}\n",
-        response.message,
+        "Response from scheduler: OK (message: {message})\nJob url: {}\n",
         client.job_url(key)
     );
     if wait != WaitUntil::Pending {
@@ -172,11 +232,18 @@ pub fn create(
     }
     let json = json!({
         "job": key.to_string(),
-        "message": response.message,
-        "task_ids": response.task_ids,
+        "message": message,
+        "task_ids": response["task_ids"],
         "url": client.job_url(key),
     });
     Ok(Output { text, json })
+}
+
+fn hooked_error(e: HookedError<ClientError>) -> CommandError {
+    match e {
+        HookedError::Call(e) => CommandError::Client(e),
+        stopped @ HookedError::Stopped { .. } => CommandError::HookStopped(stopped.to_string()),
+    }
 }
 
 /// Polls a job until every instance is in the wanted state; fails early when a batch job's
@@ -269,16 +336,43 @@ fn summarize(tasks: &[ScheduledTask]) -> String {
         .join(", ")
 }
 
-/// `aurora kill` / `killall`: kills the job's tasks (or some instances).
+/// `aurora kill` / `killall`: kills the job's tasks (or some instances), with the hooks of
+/// the config given on the command line, if any.
 pub fn kill(
     client: &SchedulerClient,
     key: &JobKey,
     instances: Option<BTreeSet<u32>>,
+    config: Option<&LoadedJob<'_>>,
     wait_timeout: Option<Duration>,
     progress: &mut dyn FnMut(&str),
 ) -> Result<Output, CommandError> {
     progress(&format!("Killing tasks for job: {key}"));
-    let response = client.kill_job(key, instances.clone())?;
+    let mut kwargs = Map::new();
+    kwargs.insert("instances".into(), json!(instances));
+    kwargs.insert("lock".into(), Value::Null);
+    kwargs.insert(
+        "config".into(),
+        config.map(|c| c.raw.clone()).unwrap_or(Value::Null),
+    );
+    let call = HookCall {
+        method: HookedMethod::KillJob,
+        job_key: key.clone(),
+        config: config.map(|c| c.raw.clone()),
+        args: vec![json!(key.to_string())],
+        kwargs,
+    };
+    let no_hooks = Vec::new();
+    let hooks = config.map(|c| &c.hooks).unwrap_or(&no_hooks);
+    let response = HookedCall::new(hooks, call)
+        .run(|| client.kill_job(key, instances.clone()).map(|r| json!(r)))
+        .map_err(hooked_error)?;
+    let response: aurora_core::api::KillResponse =
+        serde_json::from_value(response).map_err(|e| {
+            CommandError::Client(ClientError::Decode {
+                what: "kill".into(),
+                message: e.to_string(),
+            })
+        })?;
     let mut text = format!(
         "Response from scheduler: OK (message: {})\nJob url: {}\n",
         response.message,

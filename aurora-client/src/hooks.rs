@@ -204,7 +204,7 @@ pub enum HookedError<E> {
         /// The method.
         method: &'static str,
         /// The job.
-        job_key: JobKey,
+        job_key: Box<JobKey>,
         /// The hooks that said no.
         hooks: String,
     },
@@ -249,7 +249,7 @@ impl<'a> HookedCall<'a> {
         if !refused.is_empty() {
             return Err(HookedError::Stopped {
                 method: self.call.method.name(),
-                job_key: self.call.job_key.clone(),
+                job_key: Box::new(self.call.job_key.clone()),
                 hooks: refused.join(", "),
             });
         }

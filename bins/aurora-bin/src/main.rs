@@ -10,12 +10,16 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use aurora_client::Clusters;
-use aurora_client::commands::{self, ConfigSource, Output, WaitUntil};
+use aurora_client::commands::{self, ConfigLoader, ConfigSource, JsonLoader, Output, WaitUntil};
 use aurora_core::{InstanceSet, JobKey};
 use clap::{Parser, Subcommand, ValueEnum};
 
 #[derive(Parser)]
-#[command(name = "aurora", version, about = "Create, inspect and kill Aurora jobs")]
+#[command(
+    name = "aurora",
+    version,
+    about = "Create, inspect and kill Aurora jobs"
+)]
 struct Cli {
     /// Print machine-readable JSON instead of text.
     #[arg(long = "write-json", global = true)]
@@ -47,7 +51,12 @@ enum Command {
         #[arg(short = 'j', long = "json", visible_alias = "read-json")]
         json_config: bool,
         /// Block until every task reaches this state.
-        #[arg(long = "wait_until", visible_alias = "wait-until", value_enum, default_value = "PENDING")]
+        #[arg(
+            long = "wait_until",
+            visible_alias = "wait-until",
+            value_enum,
+            default_value = "PENDING"
+        )]
         wait_until: WaitState,
         /// How long to wait, in seconds.
         #[arg(long, default_value_t = 300)]
@@ -108,31 +117,59 @@ fn run(cli: Cli) -> Result<Output, commands::CommandError> {
     let clusters = Clusters::discover()?;
     let mut progress = |line: &str| eprintln!("INFO] {line}");
     match cli.command {
-        Command::Create { job_key, config, bindings, json_config, wait_until, wait_timeout_secs } => {
-            let source = ConfigSource { path: &config, json: json_config, bindings: &bindings };
-            let converted = commands::load_job(&source, &job_key, &submitting_user())?;
+        Command::Create {
+            job_key,
+            config,
+            bindings,
+            json_config,
+            wait_until,
+            wait_timeout_secs,
+        } => {
+            let source = ConfigSource {
+                path: &config,
+                json: json_config,
+                bindings: &bindings,
+            };
+            let loaded = JsonLoader.load(&source, &job_key, &submitting_user())?;
             let client = commands::client_for(&clusters, job_key.cluster())?;
             let wait = match wait_until {
                 WaitState::Pending => WaitUntil::Pending,
                 WaitState::Running => WaitUntil::Running,
                 WaitState::Finished => WaitUntil::Finished,
             };
-            commands::create(&client, &converted, wait, Duration::from_secs(wait_timeout_secs), &mut progress)
+            commands::create(
+                &client,
+                &loaded,
+                wait,
+                Duration::from_secs(wait_timeout_secs),
+                &mut progress,
+            )
         }
         Command::Status { job_key } => {
             let client = commands::client_for(&clusters, job_key.cluster())?;
             commands::status(&client, &job_key)
         }
-        Command::Kill { job_key, config: _, shards, no_wait, wait_timeout_secs } => {
+        Command::Kill {
+            job_key,
+            config: _,
+            shards,
+            no_wait,
+            wait_timeout_secs,
+        } => {
             let client = commands::client_for(&clusters, job_key.cluster())?;
             let instances = shards.map(|s| s.iter().collect());
             let wait = (!no_wait).then(|| Duration::from_secs(wait_timeout_secs));
-            commands::kill(&client, &job_key, instances, wait, &mut progress)
+            commands::kill(&client, &job_key, instances, None, wait, &mut progress)
         }
-        Command::Killall { job_key, config: _, no_wait, wait_timeout_secs } => {
+        Command::Killall {
+            job_key,
+            config: _,
+            no_wait,
+            wait_timeout_secs,
+        } => {
             let client = commands::client_for(&clusters, job_key.cluster())?;
             let wait = (!no_wait).then(|| Duration::from_secs(wait_timeout_secs));
-            commands::kill(&client, &job_key, None, wait, &mut progress)
+            commands::kill(&client, &job_key, None, None, wait, &mut progress)
         }
     }
 }
@@ -143,7 +180,10 @@ fn main() -> ExitCode {
     match run(cli) {
         Ok(output) => {
             if json {
-                println!("{}", serde_json::to_string_pretty(&output.json).unwrap_or_default());
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&output.json).unwrap_or_default()
+                );
             } else {
                 print!("{}", output.text);
             }
