@@ -141,16 +141,7 @@ impl SchedulerClient {
         what: &str,
     ) -> Result<R, ClientError> {
         let url = format!("{}{path}", self.base);
-        let response =
-            self.http
-                .post(&url)
-                .json(body)
-                .send()
-                .map_err(|source| ClientError::Transport {
-                    url: url.clone(),
-                    source,
-                })?;
-        decode(response, what)
+        send(self.http.post(&url).json(body), &url, what)
     }
 
     fn get<R: DeserializeOwned>(
@@ -160,17 +151,20 @@ impl SchedulerClient {
         what: &str,
     ) -> Result<R, ClientError> {
         let url = format!("{}{path}", self.base);
-        let response =
-            self.http
-                .get(&url)
-                .query(query)
-                .send()
-                .map_err(|source| ClientError::Transport {
-                    url: url.clone(),
-                    source,
-                })?;
-        decode(response, what)
+        send(self.http.get(&url).query(query), &url, what)
     }
+}
+
+fn send<R: DeserializeOwned>(
+    request: reqwest::blocking::RequestBuilder,
+    url: &str,
+    what: &str,
+) -> Result<R, ClientError> {
+    let response = request.send().map_err(|source| ClientError::Transport {
+        url: url.to_owned(),
+        source,
+    })?;
+    decode(response, what)
 }
 
 fn decode<R: DeserializeOwned>(
