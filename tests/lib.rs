@@ -141,6 +141,8 @@ impl LocalCluster {
             .arg(&work)
             .args(["--cpu", "4", "--ram-mb", "4096", "--disk-mb", "4096"])
             .args(["--port-range", "41000-41999", "--kill-grace-secs", "2"])
+            // The harness keeps everything in a root-only temporary directory.
+            .arg("--run-as-executor-user")
             .stdout(Stdio::null())
             .stderr(log);
         for attribute in attributes {

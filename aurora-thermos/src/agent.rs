@@ -13,7 +13,9 @@ use aurora_core::api::{
 };
 use aurora_core::{AssignedTask, ScheduleStatus, TaskId};
 
-use crate::runner::{RunSpec, RunnerHandle, TaskRunner};
+use crate::health::HealthCheckConfig;
+use crate::observe::{TaskView, find_checkpoints};
+use crate::runner::{RunOptions, RunSpec, RunnerHandle, TaskRunner, UserMode};
 use crate::spec::TaskSpec;
 use crate::template::{Bindings, bind_refs};
 use crate::{TaskState, TaskStatus};
@@ -39,6 +41,9 @@ pub struct AgentConfig {
     pub resources: MachineResources,
     /// How long a killed task's processes get between SIGTERM and SIGKILL.
     pub kill_grace: Duration,
+    /// Which Unix user task processes run as: [`UserMode::Switch`] runs them as the job's
+    /// role when the executor runs as root; [`UserMode::Current`] as the executor's own user.
+    pub user_mode: UserMode,
 }
 
 /// Why the agent could not start.
@@ -212,6 +217,7 @@ impl Agent {
     /// unreachable), heartbeats, launches and kills tasks, and delivers every status update
     /// until the scheduler acknowledges it. Never returns on scheduler errors.
     pub fn run(&self, stop: &AtomicBool) {
+        self.rediscover();
         let mut registered = false;
         let mut backoff = MIN_BACKOFF;
         let mut next_heartbeat = Instant::now();
@@ -387,10 +393,11 @@ impl Agent {
                     outbox.pop_front();
                     drop(outbox);
                     tracing::info!(task = %update.task_id, "reported {}", update.status);
-                    if update.status.is_terminal()
-                        && let Some(t) = lock(&self.shared.tasks).get(&update.task_id)
-                    {
-                        lock(&t.control).done = true;
+                    if update.status.is_terminal() {
+                        self.mark_acked(&update.task_id);
+                        if let Some(t) = lock(&self.shared.tasks).get(&update.task_id) {
+                            lock(&t.control).done = true;
+                        }
                     }
                 }
                 Err(PostError::Rejected(e)) => {
@@ -410,6 +417,93 @@ impl Agent {
                     return Err(PostError::NotFound(e));
                 }
                 Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// Remembers that the scheduler acknowledged a task's terminal status, so that a restarted
+    /// executor does not report it again.
+    fn mark_acked(&self, id: &TaskId) {
+        let dir = self.config.work_dir.join("tasks").join(id.as_str());
+        if dir.is_dir()
+            && let Err(e) = std::fs::write(dir.join(ACKED), b"")
+        {
+            tracing::warn!(task = %id, "cannot record the acknowledgement: {e}");
+        }
+    }
+
+    /// Finds the tasks an earlier executor left in the work directory: running ones are taken
+    /// over (their processes reattached), ended ones whose last status was never acknowledged
+    /// are reported again. All of them are listed in the registration.
+    fn rediscover(&self) {
+        for (id, path) in find_checkpoints(&self.config.work_dir.join("tasks"), "checkpoint") {
+            let task_id = TaskId(id.clone());
+            if lock(&self.shared.tasks).contains_key(&task_id) {
+                continue;
+            }
+            if path.with_file_name(ACKED).exists() {
+                continue;
+            }
+            let view = match TaskView::load(&path) {
+                Ok(v) => v,
+                Err(e) => {
+                    tracing::error!(task = %id, "cannot take over the task: {e}");
+                    continue;
+                }
+            };
+            let entry = Arc::new(TaskEntry {
+                control: Mutex::new(Control::default()),
+            });
+            lock(&self.shared.tasks).insert(task_id.clone(), entry.clone());
+            if view.is_terminal() {
+                let (status, message) =
+                    schedule_status(view.state.unwrap_or(TaskState::Lost), view.message);
+                tracing::info!(task = %id, "found ended task ({status}); reporting it again");
+                report(&self.shared, &task_id, status, message);
+                continue;
+            }
+            let options = RunOptions {
+                user_mode: self.config.user_mode,
+                ..RunOptions::default()
+            };
+            match TaskRunner::recover(&path, options) {
+                Ok(h) => {
+                    let h = Arc::new(h);
+                    let started = h.status().has_started();
+                    {
+                        let mut c = lock(&entry.control);
+                        c.handle = Some(h.clone());
+                        c.status = Some(if started {
+                            ScheduleStatus::Running
+                        } else {
+                            ScheduleStatus::Starting
+                        });
+                    }
+                    tracing::info!(task = %id, "took over the running task");
+                    let ctx = TaskContext {
+                        shared: self.shared.clone(),
+                        entry,
+                        work_dir: self.config.work_dir.clone(),
+                        user_mode: self.config.user_mode,
+                    };
+                    let spawned = std::thread::Builder::new()
+                        .name(format!("task-{id}"))
+                        .spawn(move || ctx.follow(&task_id, &h, started));
+                    if let Err(e) = spawned {
+                        tracing::error!(task = %id, "cannot follow the task: {e}");
+                    }
+                }
+                Err(e) => {
+                    tracing::error!(task = %id, "cannot take over the task: {e}");
+                    report(
+                        &self.shared,
+                        &task_id,
+                        ScheduleStatus::Lost,
+                        Some(format!(
+                            "the executor restarted and could not take the task over: {e}"
+                        )),
+                    );
+                }
             }
         }
     }
@@ -446,6 +540,7 @@ impl Agent {
             shared: self.shared.clone(),
             entry,
             work_dir: self.config.work_dir.clone(),
+            user_mode: self.config.user_mode,
         };
         let id = task.task_id.clone();
         let spawned = std::thread::Builder::new()
@@ -511,10 +606,26 @@ fn report(shared: &AgentShared, id: &TaskId, status: ScheduleStatus, message: Op
     shared.wake.notify_all();
 }
 
+/// The marker file, next to a task's checkpoint, saying its terminal status was acknowledged.
+const ACKED: &str = "acked";
+
+/// The scheduler's status for how a Thermos task ended, with the message to send.
+fn schedule_status(state: TaskState, message: Option<String>) -> (ScheduleStatus, Option<String>) {
+    match state {
+        TaskState::Success => (ScheduleStatus::Finished, None),
+        TaskState::Failed => (ScheduleStatus::Failed, message),
+        TaskState::Killed => (ScheduleStatus::Killed, message),
+        TaskState::Lost | TaskState::Active | TaskState::Cleaning | TaskState::Finalizing => {
+            (ScheduleStatus::Lost, message)
+        }
+    }
+}
+
 struct TaskContext {
     shared: Arc<AgentShared>,
     entry: Arc<TaskEntry>,
     work_dir: PathBuf,
+    user_mode: UserMode,
 }
 
 impl TaskContext {
@@ -559,20 +670,20 @@ impl TaskContext {
                 }
             }
         };
-        let status = handle.wait_until(TaskStatus::has_started, None);
-        if status.has_started() {
-            report(&self.shared, &id, ScheduleStatus::Running, None);
+        self.follow(&id, &handle, false);
+    }
+
+    /// Reports RUNNING once a process started (unless `reported_running`), then the end.
+    fn follow(&self, id: &TaskId, handle: &RunnerHandle, reported_running: bool) {
+        if !reported_running {
+            let status = handle.wait_until(TaskStatus::has_started, None);
+            if status.has_started() {
+                report(&self.shared, id, ScheduleStatus::Running, None);
+            }
         }
         let status = handle.wait();
-        let (state, message) = match status.state {
-            TaskState::Success => (ScheduleStatus::Finished, None),
-            TaskState::Failed => (ScheduleStatus::Failed, status.message),
-            TaskState::Killed => (ScheduleStatus::Killed, status.message),
-            TaskState::Lost | TaskState::Active | TaskState::Cleaning | TaskState::Finalizing => {
-                (ScheduleStatus::Lost, status.message)
-            }
-        };
-        report(&self.shared, &id, state, message);
+        let (state, message) = schedule_status(status.state, status.message);
+        report(&self.shared, id, state, message);
     }
 
     /// Turns the assigned task into what the runner needs; errors are the FAILED message.
@@ -606,13 +717,24 @@ impl TaskContext {
             task_id: id.to_owned(),
             user: user.clone(),
             ports: task.assigned_ports.clone(),
+            extra: BTreeMap::new(),
         };
         let bound = bind_refs(thermos, &bindings).map_err(|e| e.to_string())?;
         let spec: TaskSpec = serde_json::from_value(bound)
             .map_err(|e| format!("the executor config has no valid Thermos task: {e}"))?;
+        let health: Option<HealthCheckConfig> = match data.get("health_check_config") {
+            Some(h) if !h.is_null() => Some(
+                serde_json::from_value(h.clone())
+                    .map_err(|e| format!("the job's health_check_config is not valid: {e}"))?,
+            ),
+            _ => None,
+        };
         let dir = self.work_dir.join("tasks").join(id);
-        // Processes run as the executor's own user for now; issue 5 runs them as the role's
-        // Unix user when the executor runs as root.
+        let options = RunOptions {
+            user_mode: self.user_mode,
+            health,
+            ..RunOptions::default()
+        };
         Ok(RunSpec {
             task: spec,
             task_id: id.to_owned(),
@@ -620,6 +742,7 @@ impl TaskContext {
             checkpoint: dir.join("checkpoint"),
             user,
             ports: task.assigned_ports.clone(),
+            options,
         })
     }
 }

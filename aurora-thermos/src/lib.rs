@@ -10,8 +10,11 @@
 
 mod agent;
 mod checkpoint;
+mod health;
+mod observe;
 mod reaper;
 mod runner;
+mod sampler;
 mod signals;
 mod spec;
 mod state;
@@ -19,10 +22,14 @@ mod template;
 mod tree;
 
 pub use agent::{Agent, AgentConfig, AgentError, local_hostname, machine_resources};
-pub use checkpoint::{CheckpointRecord, read_checkpoint};
+pub use checkpoint::{Checkpoint, CheckpointError, CheckpointRecord, TornTail, read_checkpoint};
+pub use health::HealthCheckConfig;
+pub use observe::{ProcessHistory, RunView, TaskView, ViewError, find_checkpoints, tail_file};
 pub use runner::{
-    ProcessStatus, RunSpec, RunnerError, RunnerHandle, TaskRunner, TaskStatus, log_path,
+    ProcessStatus, RunOptions, RunSpec, RunnerError, RunnerHandle, TaskRunner, TaskStatus,
+    UserMode, log_path,
 };
+pub use sampler::{ResourceSampler, ResourceUsage, SamplerRegistration, directory_size};
 pub use signals::{TerminationSignals, default_task_id};
 pub use spec::{InvalidTask, OrderConstraint, ProcessSpec, TaskResources, TaskSpec};
 pub use state::{ProcessState, TaskState};

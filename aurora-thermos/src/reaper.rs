@@ -126,17 +126,28 @@ fn reap_forever(r: &Reaper) {
     }
 }
 
+/// The Unix identity a child switches to before it runs the command.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Identity {
+    pub(crate) uid: u32,
+    pub(crate) gid: u32,
+    /// Supplementary groups.
+    pub(crate) groups: Vec<u32>,
+}
+
 /// Makes the child the leader of a new session (and so of a new process group), so that the
-/// runner can signal its whole group, and resets its signal mask.
-pub(crate) fn new_session(cmd: &mut Command) {
+/// runner can signal its whole group, resets its signal mask, and switches it to `identity`
+/// (supplementary groups, then group, then user) when given.
+pub(crate) fn prepare_child(cmd: &mut Command, identity: Option<Identity>) {
     #[expect(
         unsafe_code,
-        reason = "setsid and sigprocmask must run in the child between fork and exec"
+        reason = "setsid, sigprocmask and the setuid family must run in the child between fork and exec"
     )]
-    // SAFETY: the closure only calls setsid(2) and sigprocmask(2), which are async-signal-safe,
-    // allocates nothing and touches no lock, as required after fork in a threaded process.
+    // SAFETY: the closure only calls setsid(2), sigprocmask(2), setgroups(2), setgid(2) and
+    // setuid(2), which are async-signal-safe; it allocates nothing (the group list was built
+    // before the fork) and touches no lock, as required after fork in a threaded process.
     unsafe {
-        cmd.pre_exec(|| {
+        cmd.pre_exec(move || {
             nix::unistd::setsid().map_err(io::Error::from)?;
             nix::sys::signal::sigprocmask(
                 nix::sys::signal::SigmaskHow::SIG_SETMASK,
@@ -144,6 +155,14 @@ pub(crate) fn new_session(cmd: &mut Command) {
                 None,
             )
             .map_err(io::Error::from)?;
+            if let Some(id) = &identity {
+                if libc::setgroups(id.groups.len(), id.groups.as_ptr()) != 0
+                    || libc::setgid(id.gid) != 0
+                    || libc::setuid(id.uid) != 0
+                {
+                    return Err(io::Error::last_os_error());
+                }
+            }
             Ok(())
         });
     }

@@ -12,10 +12,13 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use nix::sys::signal::Signal;
 
-use crate::checkpoint::{CheckpointRecord, CheckpointWriter};
-use crate::reaper::{self, Exit, Exited};
+use crate::checkpoint::{CheckpointError, CheckpointRecord, CheckpointWriter};
+use crate::health::{self, HealthCheckConfig};
+use crate::observe::TaskView;
+use crate::reaper::{self, Exit, Exited, Identity};
+use crate::sampler::{ResourceSampler, ResourceUsage, SamplerRegistration};
 use crate::spec::{InvalidTask, TaskSpec};
-use crate::tree::ProcessTree;
+use crate::tree::{ProcessTree, proc_info};
 use crate::{ProcessState, TaskState};
 
 /// The PATH processes get when the runner's own environment has none.
@@ -26,6 +29,13 @@ const TRACK_INTERVAL: Duration = Duration::from_secs(1);
 const CLEAN_POLL: Duration = Duration::from_millis(20);
 /// How long to wait for the exit of a process after SIGKILL before calling it LOST.
 const KILL_WAIT: Duration = Duration::from_secs(5);
+/// How often the runner looks for the end of processes it reattached to (not its children).
+const REATTACHED_POLL: Duration = Duration::from_millis(100);
+/// The file in a run's log directory where the wrapper records the exit status.
+const EXIT_FILE: &str = "exit_status";
+/// The script that runs a process: it runs the command line with `bash -c` and records the
+/// exit status in a file, so that a runner restarted while the process ran learns how it ended.
+const WRAPPER: &str = r#"/bin/bash -c "$1"; rc=$?; echo $rc > "$2"; exit $rc"#;
 
 /// Everything the runner needs to run one task.
 #[derive(Debug, Clone)]
@@ -38,11 +48,51 @@ pub struct RunSpec {
     pub sandbox: PathBuf,
     /// The checkpoint file; its directory is created if missing.
     pub checkpoint: PathBuf,
-    /// The user the processes run as (their `USER` and `LOGNAME`). For now processes run as
-    /// the runner's own Unix user; issue 5 switches to this user when running as root.
+    /// The user the processes run as (their `USER` and `LOGNAME`); see [`UserMode`].
     pub user: String,
-    /// The ports bound for the task, by name (recorded in the checkpoint).
+    /// The ports bound for the task, by name (recorded in the checkpoint). A port named
+    /// `health` turns on HTTP health checks and graceful shutdown.
     pub ports: BTreeMap<String, u16>,
+    /// Everything else, with defaults.
+    pub options: RunOptions,
+}
+
+/// Which Unix user the processes run as.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum UserMode {
+    /// As the runner's own user, whatever [`RunSpec::user`] says.
+    #[default]
+    Current,
+    /// As [`RunSpec::user`] when the runner runs as root (the task fails when no such user
+    /// exists); as the runner's own user otherwise.
+    Switch,
+}
+
+/// The optional parts of a [`RunSpec`]; build them with `..RunOptions::default()`.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    /// Which Unix user the processes run as.
+    pub user_mode: UserMode,
+    /// The HTTP health check, used when the task has a port named `health` (the spec's
+    /// defaults when `None`).
+    pub health: Option<HealthCheckConfig>,
+    /// How long a graceful kill waits after `POST /quitquitquit` and again after
+    /// `POST /abortabortabort` before it signals the processes (tasks with a `health` port).
+    pub escalation_wait: Duration,
+    /// Whether RAM and disk are sampled and the task's limits enforced.
+    pub enforce_limits: bool,
+}
+
+impl Default for RunOptions {
+    fn default() -> RunOptions {
+        RunOptions {
+            user_mode: UserMode::Current,
+            health: None,
+            escalation_wait: Duration::from_secs(5),
+            enforce_limits: true,
+        }
+    }
 }
 
 /// Why a task could not be started.
@@ -63,6 +113,37 @@ pub enum RunnerError {
     /// The runner thread could not be started.
     #[error("cannot start the runner thread: {0}")]
     Thread(std::io::Error),
+    /// The checkpoint cannot be used (e.g. another runner holds it).
+    #[error(transparent)]
+    Checkpoint(#[from] CheckpointError),
+    /// The checkpoint to recover from does not describe a task.
+    #[error("cannot recover from {path}: {why}; remove the task's directory if it should not run")]
+    Unrecoverable {
+        /// The checkpoint.
+        path: PathBuf,
+        /// What is missing.
+        why: String,
+    },
+    /// The checkpoint belongs to another task.
+    #[error(
+        "checkpoint {path} belongs to task {found:?}, not {wanted:?}; use another task id or checkpoint"
+    )]
+    WrongTask {
+        /// The checkpoint.
+        path: PathBuf,
+        /// The task id asked for.
+        wanted: String,
+        /// The task id in the checkpoint.
+        found: String,
+    },
+    /// The processes should run as a Unix user that does not exist.
+    #[error(
+        "user {user:?} does not exist on this machine; create it, or run the executor with --run-as-executor-user"
+    )]
+    UnknownUser {
+        /// The user's name.
+        user: String,
+    },
 }
 
 /// A snapshot of a task and its processes.
@@ -74,6 +155,10 @@ pub struct TaskStatus {
     pub processes: BTreeMap<String, ProcessStatus>,
     /// Why the task failed, was killed or was lost; e.g. `process "x" failed with exit code 3`.
     pub message: Option<String>,
+    /// The latest resource sample (zero until the first).
+    pub usage: ResourceUsage,
+    /// Whether the runner took over from an earlier one through the checkpoint.
+    pub recovered: bool,
 }
 
 /// The latest run of one process.
@@ -108,6 +193,10 @@ impl TaskRunner {
     /// `USER`, `LOGNAME` and `PATH` set, each in its own session, logging to
     /// `<sandbox>/.logs/<process>/<run>/{stdout,stderr}`.
     ///
+    /// When the checkpoint already records this task, the runner carries on from it instead
+    /// (see [`TaskRunner::recover`]): processes still running are reattached, nothing that ran
+    /// is run again, and a task that already ended is not started at all.
+    ///
     /// ```
     /// use aurora_thermos::{ProcessSpec, RunSpec, TaskRunner, TaskSpec, TaskState};
     /// let dir = tempfile::tempdir().unwrap();
@@ -119,6 +208,7 @@ impl TaskRunner {
     ///     checkpoint: dir.path().join("checkpoint"),
     ///     user: "nobody".into(),
     ///     ports: Default::default(),
+    ///     options: Default::default(),
     /// })
     /// .unwrap();
     /// assert_eq!(handle.wait().state, TaskState::Success);
@@ -126,57 +216,159 @@ impl TaskRunner {
     /// assert_eq!(out, "hi\n");
     /// ```
     pub fn start(spec: RunSpec) -> Result<RunnerHandle, RunnerError> {
-        let deps = spec.task.dependencies()?;
-        fs::create_dir_all(&spec.sandbox).map_err(|source| RunnerError::Setup {
-            path: spec.sandbox.clone(),
-            source,
-        })?;
-        let sandbox = fs::canonicalize(&spec.sandbox).map_err(|source| RunnerError::Setup {
-            path: spec.sandbox.clone(),
-            source,
-        })?;
-        let ckpt =
-            CheckpointWriter::create(&spec.checkpoint).map_err(|source| RunnerError::Setup {
-                path: spec.checkpoint.clone(),
-                source,
-            })?;
-        let (tx, rx) = channel();
-        let processes = spec
-            .task
-            .processes
-            .iter()
-            .map(|p| {
-                (
-                    p.name.clone(),
-                    ProcessStatus {
-                        state: ProcessState::Waiting,
-                        runs: 0,
-                        failures: 0,
-                        pid: None,
-                        return_code: None,
-                    },
-                )
-            })
-            .collect();
-        let shared = Arc::new(Shared {
-            status: Mutex::new(TaskStatus {
-                state: TaskState::Active,
-                processes,
-                message: None,
-            }),
-            changed: Condvar::new(),
+        spec.task.dependencies()?;
+        let identity = resolve_identity(&spec.user, spec.options.user_mode)?;
+        let (ckpt, existing) = CheckpointWriter::open(&spec.checkpoint)?;
+        if let Some(view) = TaskView::replay(&existing) {
+            if view.task_id != spec.task_id {
+                return Err(RunnerError::WrongTask {
+                    path: spec.checkpoint.clone(),
+                    wanted: spec.task_id,
+                    found: view.task_id,
+                });
+            }
+            let task = view.task.clone().unwrap_or(spec.task);
+            return resume(view, task, ckpt, spec.options);
+        }
+        let sandbox = prepare_sandbox(&spec.sandbox, identity.as_ref())?;
+        let health = health_for(&spec.ports, &spec.options);
+        let mut run = Run::new(
+            spec.task_id,
+            spec.task,
+            sandbox,
+            spec.user,
+            spec.ports,
+            identity,
+            spec.options,
+            ckpt,
+        )?;
+        run.checkpoint(CheckpointRecord::Header {
+            task_id: run.task_id.clone(),
+            launch_time_ms: now_ms(),
+            sandbox: run.sandbox.clone(),
+            user: run.user.clone(),
+            ports: run.ports.clone(),
+            log_dir: run.sandbox.join(".logs"),
+            task: Some(Box::new(run.task.clone())),
+            identity: run
+                .identity
+                .as_ref()
+                .map(|i| (i.uid, i.gid, i.groups.clone())),
+            health,
         });
-        let run = Run::new(spec, sandbox, deps, ckpt, shared.clone(), tx.clone(), rx);
-        let thread = std::thread::Builder::new()
-            .name(format!("thermos-{}", run.task_id))
-            .spawn(move || run.main())
-            .map_err(RunnerError::Thread)?;
-        Ok(RunnerHandle {
-            shared,
-            events: Mutex::new(tx),
-            thread: Mutex::new(Some(thread)),
-        })
+        for i in 0..run.procs.len() {
+            run.set_process_state(i, ProcessState::Waiting);
+        }
+        run.set_task_state(TaskState::Active);
+        run.spawn_thread()
     }
+
+    /// Carries on with the task a checkpoint describes, as a runner restarted after a crash
+    /// does: processes still running (same pid and start time) are reattached and watched,
+    /// those that ended meanwhile are settled from the exit status their wrapper recorded (or
+    /// marked LOST), and the task continues from its recorded state. A task that already ended
+    /// is not run again: the handle reports its final status at once.
+    pub fn recover(checkpoint: &Path, options: RunOptions) -> Result<RunnerHandle, RunnerError> {
+        let (ckpt, existing) = CheckpointWriter::open(checkpoint)?;
+        let unrecoverable = |why: &str| RunnerError::Unrecoverable {
+            path: checkpoint.to_owned(),
+            why: why.to_owned(),
+        };
+        let view = TaskView::replay(&existing)
+            .ok_or_else(|| unrecoverable("it has no readable header record"))?;
+        let task = view
+            .task
+            .clone()
+            .ok_or_else(|| unrecoverable("its header does not record the task"))?;
+        task.dependencies()?;
+        resume(view, task, ckpt, options)
+    }
+}
+
+/// Where processes run: the sandbox, created (and given to the task's user) if needed.
+fn prepare_sandbox(sandbox: &Path, identity: Option<&Identity>) -> Result<PathBuf, RunnerError> {
+    let setup = |source| RunnerError::Setup {
+        path: sandbox.to_owned(),
+        source,
+    };
+    fs::create_dir_all(sandbox).map_err(setup)?;
+    if let Some(id) = identity {
+        std::os::unix::fs::chown(sandbox, Some(id.uid), Some(id.gid)).map_err(setup)?;
+    }
+    fs::canonicalize(sandbox).map_err(setup)
+}
+
+fn health_for(ports: &BTreeMap<String, u16>, options: &RunOptions) -> Option<HealthCheckConfig> {
+    ports
+        .contains_key("health")
+        .then(|| options.health.clone().unwrap_or_default())
+}
+
+/// The uid and groups to run processes with, or `None` for the runner's own.
+fn resolve_identity(user: &str, mode: UserMode) -> Result<Option<Identity>, RunnerError> {
+    if mode == UserMode::Current || !nix::unistd::geteuid().is_root() {
+        return Ok(None);
+    }
+    let unknown = || RunnerError::UnknownUser {
+        user: user.to_owned(),
+    };
+    let u = nix::unistd::User::from_name(user)
+        .ok()
+        .flatten()
+        .ok_or_else(unknown)?;
+    let name = std::ffi::CString::new(user).map_err(|_| unknown())?;
+    let groups = nix::unistd::getgrouplist(&name, u.gid)
+        .unwrap_or_else(|_| vec![u.gid])
+        .into_iter()
+        .map(|g| g.as_raw())
+        .collect();
+    Ok(Some(Identity {
+        uid: u.uid.as_raw(),
+        gid: u.gid.as_raw(),
+        groups,
+    }))
+}
+
+fn resume(
+    view: TaskView,
+    task: TaskSpec,
+    ckpt: CheckpointWriter,
+    mut options: RunOptions,
+) -> Result<RunnerHandle, RunnerError> {
+    if options.health.is_none() {
+        options.health = view.health.clone();
+    }
+    let identity = view
+        .identity
+        .clone()
+        .map(|(uid, gid, groups)| Identity { uid, gid, groups });
+    let sandbox = view.sandbox.clone();
+    let mut run = Run::new(
+        view.task_id.clone(),
+        task,
+        sandbox,
+        view.user.clone(),
+        view.ports.clone(),
+        identity,
+        options,
+        ckpt,
+    )?;
+    if view.is_terminal() {
+        // Never run a task twice: report how it ended.
+        run.restore_terminal(&view);
+        run.publish();
+        let (events, _) = channel();
+        return Ok(RunnerHandle {
+            shared: run.shared.clone(),
+            events: Mutex::new(events),
+            thread: Mutex::new(None),
+        });
+    }
+    if let Some(torn) = &view.torn {
+        tracing::warn!(task = %view.task_id, "checkpoint had a torn tail ({torn}); carrying on from the last good record");
+    }
+    run.restore(&view);
+    run.spawn_thread()
 }
 
 struct Shared {
@@ -270,6 +462,8 @@ impl RunnerHandle {
 enum Event {
     Exited(Exited),
     Kill(Duration),
+    Usage(ResourceUsage),
+    Unhealthy(String),
 }
 
 /// The runner's view of one process.
@@ -280,6 +474,9 @@ struct Proc {
     failures: u32,
     seq: u64,
     pid: Option<u32>,
+    start_ticks: Option<u64>,
+    /// Not a child of this runner (taken over from an earlier runner): its end is polled.
+    reattached: bool,
     return_code: Option<i32>,
     last_end: Option<Instant>,
     /// Finished for good: succeeded (not a daemon), or an ephemeral that ran out of retries.
@@ -296,17 +493,29 @@ impl Proc {
     }
 }
 
+/// Where a graceful kill of a task with a `health` port stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Escalation {
+    NotStarted,
+    Quit(Instant),
+    Abort(Instant),
+    Done,
+}
+
 struct Run {
     task_id: String,
     task: TaskSpec,
     sandbox: PathBuf,
     user: String,
     ports: BTreeMap<String, u16>,
+    identity: Option<Identity>,
+    options: RunOptions,
     procs: Vec<Proc>,
     ckpt: CheckpointWriter,
     ckpt_broken: bool,
     shared: Arc<Shared>,
     tx: Sender<Exited>,
+    events: Sender<Event>,
     rx: Receiver<Event>,
     tree: ProcessTree,
     state: TaskState,
@@ -315,23 +524,36 @@ struct Run {
     failure: Option<String>,
     deadline: Option<Instant>,
     term_sent: bool,
+    escalation: Escalation,
     runner_pid: u32,
+    usage: ResourceUsage,
+    recovered: bool,
+    sampler: Option<SamplerRegistration>,
+    /// Dropped to stop the health checker.
+    health_stop: Option<Sender<()>>,
 }
 
 impl Run {
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "private constructor fed from RunSpec or a checkpoint"
+    )]
     fn new(
-        spec: RunSpec,
+        task_id: String,
+        task: TaskSpec,
         sandbox: PathBuf,
-        deps: Vec<Vec<usize>>,
+        user: String,
+        ports: BTreeMap<String, u16>,
+        identity: Option<Identity>,
+        options: RunOptions,
         ckpt: CheckpointWriter,
-        shared: Arc<Shared>,
-        events: Sender<Event>,
-        rx: Receiver<Event>,
-    ) -> Run {
+    ) -> Result<Run, RunnerError> {
+        let deps = task.dependencies()?;
+        let (events, rx) = channel();
         // Exits come from the reaper thread through a channel of their own, forwarded into
         // the event channel so that the run loop waits on one channel.
         let (tx, exits) = channel::<Exited>();
-        let forward = events;
+        let forward = events.clone();
         std::thread::Builder::new()
             .name("thermos-exits".into())
             .spawn(move || {
@@ -341,7 +563,33 @@ impl Run {
                     }
                 }
             })
-            .ok();
+            .map_err(RunnerError::Thread)?;
+        let processes = task
+            .processes
+            .iter()
+            .map(|p| {
+                (
+                    p.name.clone(),
+                    ProcessStatus {
+                        state: ProcessState::Waiting,
+                        runs: 0,
+                        failures: 0,
+                        pid: None,
+                        return_code: None,
+                    },
+                )
+            })
+            .collect();
+        let shared = Arc::new(Shared {
+            status: Mutex::new(TaskStatus {
+                state: TaskState::Active,
+                processes,
+                message: None,
+                usage: ResourceUsage::default(),
+                recovered: false,
+            }),
+            changed: Condvar::new(),
+        });
         let procs = deps
             .into_iter()
             .map(|deps| Proc {
@@ -351,6 +599,8 @@ impl Run {
                 failures: 0,
                 seq: 0,
                 pid: None,
+                start_ticks: None,
+                reattached: false,
                 return_code: None,
                 last_end: None,
                 done: false,
@@ -358,25 +608,86 @@ impl Run {
                 why: None,
             })
             .collect();
-        Run {
-            task_id: spec.task_id,
-            task: spec.task,
+        Ok(Run {
+            task_id,
+            task,
             tree: ProcessTree::new(&sandbox),
             sandbox,
-            user: spec.user,
-            ports: spec.ports,
+            user,
+            ports,
+            identity,
+            options,
             procs,
             ckpt,
             ckpt_broken: false,
             shared,
             tx,
+            events,
             rx,
             state: TaskState::Active,
             killed: false,
             failure: None,
             deadline: None,
             term_sent: false,
+            escalation: Escalation::NotStarted,
             runner_pid: std::process::id(),
+            usage: ResourceUsage::default(),
+            recovered: false,
+            sampler: None,
+            health_stop: None,
+        })
+    }
+
+    fn spawn_thread(mut self) -> Result<RunnerHandle, RunnerError> {
+        if self.options.enforce_limits {
+            let tx = Mutex::new(self.events.clone());
+            self.sampler = Some(ResourceSampler::global().register(&self.sandbox, move |u| {
+                // The runner may have ended; then nobody needs the sample.
+                let _ = lock_ignoring_poison(&tx).send(Event::Usage(u));
+            }));
+            self.update_roots();
+        }
+        if self.state == TaskState::Active {
+            self.start_health_checker();
+        }
+        let shared = self.shared.clone();
+        let events = self.events.clone();
+        let thread = std::thread::Builder::new()
+            .name(format!("thermos-{}", self.task_id))
+            .spawn(move || self.main())
+            .map_err(RunnerError::Thread)?;
+        Ok(RunnerHandle {
+            shared,
+            events: Mutex::new(events),
+            thread: Mutex::new(Some(thread)),
+        })
+    }
+
+    fn start_health_checker(&mut self) {
+        let Some(&port) = self.ports.get("health") else {
+            return;
+        };
+        let config = self.options.health.clone().unwrap_or_default();
+        let (stop, stopped) = channel::<()>();
+        let events = self.events.clone();
+        let spawned = std::thread::Builder::new()
+            .name(format!("thermos-health-{}", self.task_id))
+            .spawn(move || health_loop(port, &config, &stopped, &events));
+        match spawned {
+            Ok(_) => self.health_stop = Some(stop),
+            Err(e) => tracing::error!(task = %self.task_id, "cannot start the health checker: {e}"),
+        }
+    }
+
+    fn update_roots(&self) {
+        if let Some(s) = &self.sampler {
+            s.set_roots(
+                self.procs
+                    .iter()
+                    .filter(|p| p.running())
+                    .filter_map(|p| p.pid.map(|p| p as i32))
+                    .collect(),
+            );
         }
     }
 
@@ -393,14 +704,20 @@ impl Run {
         }
     }
 
-    fn publish(&self) {
-        let mut s = self.shared.lock();
-        s.state = self.state;
-        s.message = if self.killed {
+    fn message(&self) -> Option<String> {
+        if self.killed {
             Some("task killed".to_owned())
         } else {
             self.failure.clone()
-        };
+        }
+    }
+
+    fn publish(&self) {
+        let mut s = self.shared.lock();
+        s.state = self.state;
+        s.message = self.message();
+        s.usage = self.usage;
+        s.recovered = self.recovered;
         for (p, spec) in self.procs.iter().zip(&self.task.processes) {
             s.processes.insert(
                 spec.name.clone(),
@@ -419,10 +736,20 @@ impl Run {
 
     fn set_task_state(&mut self, state: TaskState) {
         self.state = state;
+        if state != TaskState::Active {
+            // Health checks are for ACTIVE tasks only.
+            self.health_stop = None;
+        }
+        let deadline_ms = self
+            .deadline
+            .map(|d| now_ms() + d.saturating_duration_since(Instant::now()).as_millis() as i64);
         self.checkpoint(CheckpointRecord::Task {
             state,
             timestamp_ms: now_ms(),
             runner_pid: self.runner_pid,
+            message: self.message(),
+            killed: self.killed,
+            deadline_ms,
         });
         tracing::info!(task = %self.task_id, "task {state}");
         self.publish();
@@ -431,6 +758,7 @@ impl Run {
     fn set_process_state(&mut self, i: usize, state: ProcessState) {
         let p = &mut self.procs[i];
         p.state = state;
+        let running = state == ProcessState::Running;
         let rec = CheckpointRecord::Process {
             seq: p.seq,
             process: self.task.processes[i].name.clone(),
@@ -438,28 +766,181 @@ impl Run {
             state,
             timestamp_ms: now_ms(),
             pid: p.pid.filter(|_| state != ProcessState::Forked),
+            start_ticks: p.start_ticks.filter(|_| running),
             return_code: p.return_code.filter(|_| state.is_terminal()),
         };
         p.seq += 1;
         self.checkpoint(rec);
+        self.update_roots();
         self.publish();
     }
 
-    fn main(mut self) {
-        self.checkpoint(CheckpointRecord::Header {
-            task_id: self.task_id.clone(),
-            launch_time_ms: now_ms(),
-            sandbox: self.sandbox.clone(),
-            user: self.user.clone(),
-            ports: self.ports.clone(),
-            log_dir: self.sandbox.join(".logs"),
-        });
-        for i in 0..self.procs.len() {
-            self.set_process_state(i, ProcessState::Waiting);
+    /// Fills in a task that already ended, for its final status.
+    fn restore_terminal(&mut self, view: &TaskView) {
+        self.state = view.state.unwrap_or(TaskState::Lost);
+        self.failure = view.message.clone();
+        self.killed = view.killed;
+        self.recovered = true;
+        for (i, spec) in self.task.processes.iter().enumerate() {
+            if let Some(last) = view.processes.get(&spec.name).and_then(|h| h.runs.last()) {
+                let h = &view.processes[&spec.name];
+                let p = &mut self.procs[i];
+                p.state = last.state;
+                p.runs = last.run + 1;
+                p.failures = h
+                    .runs
+                    .iter()
+                    .filter(|r| r.state == ProcessState::Failed)
+                    .count() as u32;
+                p.pid = last.pid;
+                p.return_code = last.return_code;
+            }
         }
-        self.set_task_state(TaskState::Active);
+    }
+
+    /// Takes over from an earlier runner of the same task.
+    fn restore(&mut self, view: &TaskView) {
+        self.recovered = true;
+        self.failure = view.message.clone().filter(|_| !view.killed);
+        self.killed = view.killed;
+        self.state = view.state.unwrap_or(TaskState::Active);
+        if let Some(ms) = view.deadline_ms {
+            self.deadline =
+                Some(Instant::now() + Duration::from_millis((ms - now_ms()).max(0) as u64));
+        }
+        for i in 0..self.procs.len() {
+            let name = self.task.processes[i].name.clone();
+            let Some(h) = view.processes.get(&name) else {
+                self.set_process_state(i, ProcessState::Waiting);
+                continue;
+            };
+            let p = &mut self.procs[i];
+            p.seq = h.next_seq;
+            p.failures = h
+                .runs
+                .iter()
+                .filter(|r| r.state == ProcessState::Failed)
+                .count() as u32;
+            p.last_end = h
+                .runs
+                .iter()
+                .filter_map(|r| r.end_ms)
+                .max()
+                .map(instant_of_ms);
+            let Some(last) = h.runs.last() else { continue };
+            p.runs = if last.state == ProcessState::Waiting {
+                last.run
+            } else {
+                last.run + 1
+            };
+            p.state = last.state;
+            p.pid = last.pid;
+            p.start_ticks = last.start_ticks;
+            p.return_code = last.return_code;
+            match last.state {
+                ProcessState::Waiting => {}
+                ProcessState::Success | ProcessState::Failed => self.settle(i),
+                ProcessState::Killed | ProcessState::Lost => {}
+                ProcessState::Running => {
+                    let same = last
+                        .pid
+                        .and_then(|pid| proc_info(pid as i32))
+                        .is_some_and(|info| {
+                            !info.zombie && last.start_ticks.is_none_or(|s| s == info.start)
+                        });
+                    if same {
+                        self.reattach(i);
+                    } else {
+                        self.vanished(i);
+                    }
+                }
+                ProcessState::Forked => {
+                    // It may have started without its RUNNING record: look for its wrapper.
+                    let marker = self.exit_file(i);
+                    match find_by_marker(&marker) {
+                        Some((pid, start)) => {
+                            let p = &mut self.procs[i];
+                            p.pid = Some(pid);
+                            p.start_ticks = Some(start);
+                            self.set_process_state(i, ProcessState::Running);
+                            self.reattach(i);
+                        }
+                        None => self.vanished(i),
+                    }
+                }
+            }
+        }
+        // Record the new runner (its pid) before acting.
+        self.set_task_state(self.state);
+        tracing::info!(task = %self.task_id, "recovered from the checkpoint in state {}", self.state);
+    }
+
+    fn reattach(&mut self, i: usize) {
+        let p = &mut self.procs[i];
+        p.reattached = true;
+        if let Some(pid) = p.pid {
+            self.tree.add_root(pid);
+            tracing::info!(task = %self.task_id, process = %self.task.processes[i].name, pid, "reattached to a running process");
+        }
+        self.update_roots();
+        self.publish();
+    }
+
+    /// A process that ended while no runner watched it: its wrapper's exit status settles it;
+    /// without one it is LOST.
+    fn vanished(&mut self, i: usize) {
+        let code = fs::read_to_string(self.exit_file(i))
+            .ok()
+            .and_then(|s| s.trim().parse::<i32>().ok());
+        match code {
+            Some(c) => self.ended(i, Exit::Code(c)),
+            None => {
+                let p = &mut self.procs[i];
+                p.last_end = Some(Instant::now());
+                p.reattached = false;
+                p.return_code = None;
+                tracing::warn!(task = %self.task_id, process = %self.task.processes[i].name, "process vanished without an exit status; LOST");
+                self.set_process_state(i, ProcessState::Lost);
+            }
+        }
+    }
+
+    fn exit_file(&self, i: usize) -> PathBuf {
+        log_path(
+            &self.sandbox,
+            &self.task.processes[i].name,
+            self.procs[i].runs.saturating_sub(1),
+            EXIT_FILE,
+        )
+    }
+
+    /// Looks at reattached processes; settles those that ended.
+    fn poll_reattached(&mut self) {
+        for i in 0..self.procs.len() {
+            let p = &self.procs[i];
+            if !(p.reattached && p.running()) {
+                continue;
+            }
+            let alive = p
+                .pid
+                .and_then(|pid| proc_info(pid as i32))
+                .is_some_and(|info| !info.zombie && p.start_ticks.is_none_or(|s| s == info.start));
+            if !alive {
+                self.vanished(i);
+            }
+        }
+    }
+
+    fn any_reattached(&self) -> bool {
+        self.procs.iter().any(|p| p.reattached && p.running())
+    }
+
+    fn main(mut self) {
         let mut next_track = Instant::now() + TRACK_INTERVAL;
         loop {
+            if self.any_reattached() {
+                self.poll_reattached();
+            }
             let wake = self.step();
             if self.state.is_terminal() {
                 return;
@@ -473,19 +954,31 @@ impl Run {
             if matches!(self.state, TaskState::Cleaning | TaskState::Finalizing) {
                 until = until.min(now + CLEAN_POLL);
             }
+            if self.any_reattached() {
+                until = until.min(now + REATTACHED_POLL);
+            }
             if let Some(d) = self.deadline {
                 until = until.min(d);
             }
             match self.rx.recv_timeout(until.saturating_duration_since(now)) {
                 Ok(ev) => self.handle(ev),
                 Err(RecvTimeoutError::Timeout) => {}
-                // Cannot happen while `self.tx`'s forwarder holds a sender; stop cleanly.
+                // Cannot happen while the run holds a sender; stop cleanly.
                 Err(RecvTimeoutError::Disconnected) => return,
             }
             // Take whatever else is queued before deciding.
             while let Ok(ev) = self.rx.try_recv() {
                 self.handle(ev);
             }
+        }
+    }
+
+    /// The extra time a graceful kill over HTTP takes, for tasks with a health port.
+    fn escalation_time(&self) -> Duration {
+        if self.ports.contains_key("health") {
+            self.options.escalation_wait * 2
+        } else {
+            Duration::ZERO
         }
     }
 
@@ -497,14 +990,58 @@ impl Run {
                     return;
                 }
                 self.killed = true;
-                let deadline = Instant::now() + grace;
+                let deadline = Instant::now() + grace + self.escalation_time();
                 self.deadline = Some(self.deadline.map_or(deadline, |d| d.min(deadline)));
                 if self.state == TaskState::Active {
                     self.set_task_state(TaskState::Cleaning);
                 } else {
-                    self.publish();
+                    // Record the kill and its deadline.
+                    self.set_task_state(self.state);
                 }
             }
+            Event::Usage(u) => {
+                self.usage = u;
+                self.check_limits();
+                self.publish();
+            }
+            Event::Unhealthy(why) => {
+                if self.state == TaskState::Active {
+                    tracing::warn!(task = %self.task_id, "failed health check: {why}");
+                    self.fail(format!("failed health check: {why}"));
+                }
+            }
+        }
+    }
+
+    fn fail(&mut self, why: String) {
+        self.failure.get_or_insert(why);
+        if self.state == TaskState::Active {
+            self.enter_cleaning();
+        }
+    }
+
+    fn check_limits(&mut self) {
+        if self.state != TaskState::Active || self.failure.is_some() || self.killed {
+            return;
+        }
+        let Some(res) = self.task.resources.clone() else {
+            return;
+        };
+        let over = |what: &str, used: u64, limit: u64| {
+            (limit > 0 && used > limit).then(|| {
+                format!(
+                    "task used {} of {what}, over its {what} limit of {} by {}",
+                    mib(used),
+                    mib(limit),
+                    mib(used - limit)
+                )
+            })
+        };
+        let why = over("RAM", self.usage.rss_bytes, res.ram)
+            .or_else(|| over("disk", self.usage.disk_bytes.unwrap_or(0), res.disk));
+        if let Some(why) = why {
+            tracing::warn!(task = %self.task_id, "{why}; killing it");
+            self.fail(why);
         }
     }
 
@@ -516,20 +1053,21 @@ impl Run {
         else {
             return;
         };
+        self.ended(i, e.exit);
+    }
+
+    /// A run of process `i` ended with `exit`.
+    fn ended(&mut self, i: usize, exit: Exit) {
         let spec = self.task.processes[i].clone();
         let stopping = self.state != TaskState::Active && !spec.is_final
             || self.killed
             || self.deadline.is_some_and(|d| Instant::now() >= d);
         let p = &mut self.procs[i];
+        p.reattached = false;
         p.last_end = Some(Instant::now());
-        p.return_code = Some(exit_code(e.exit));
-        let state = match e.exit {
-            Exit::Code(0) => {
-                if !spec.daemon {
-                    p.done = true;
-                }
-                ProcessState::Success
-            }
+        p.return_code = Some(exit_code(exit));
+        let state = match exit {
+            Exit::Code(0) => ProcessState::Success,
             // Whatever ends after the runner started stopping the task was stopped by it.
             _ if stopping => ProcessState::Killed,
             Exit::Code(_) | Exit::Signal(_) => {
@@ -537,9 +1075,35 @@ impl Run {
                 p.why = Some(format!(
                     "process {:?} failed with {} after {} run(s)",
                     spec.name,
-                    describe_exit(e.exit),
+                    describe_exit(exit),
                     p.runs
                 ));
+                ProcessState::Failed
+            }
+        };
+        p.state = state;
+        self.settle(i);
+        tracing::info!(task = %self.task_id, process = %spec.name, "process {state} ({exit:?})");
+        self.set_process_state(i, state);
+    }
+
+    /// Decides, from the state of its latest run, whether a process is done, failed for good,
+    /// or to be run again.
+    fn settle(&mut self, i: usize) {
+        let spec = &self.task.processes[i];
+        let p = &mut self.procs[i];
+        match p.state {
+            ProcessState::Success if !spec.daemon => p.done = true,
+            ProcessState::Failed => {
+                if p.why.is_none() {
+                    p.why = Some(format!(
+                        "process {:?} failed with exit code {} after {} run(s)",
+                        spec.name,
+                        p.return_code
+                            .map_or("unknown".to_owned(), |c| c.to_string()),
+                        p.runs
+                    ));
+                }
                 if spec.max_failures == 0 || p.failures < spec.max_failures {
                     // Retried after min_duration.
                 } else if spec.ephemeral {
@@ -547,11 +1111,9 @@ impl Run {
                 } else {
                     p.failed = true;
                 }
-                ProcessState::Failed
             }
-        };
-        tracing::info!(task = %self.task_id, process = %spec.name, "process {state} ({:?})", e.exit);
-        self.set_process_state(i, state);
+            _ => {}
+        }
     }
 
     /// Does what the current state calls for; returns when to look again at the latest.
@@ -575,7 +1137,14 @@ impl Run {
                 None
             }
             TaskState::Cleaning => {
+                if self.past_deadline() {
+                    self.kill_everything();
+                    return None;
+                }
                 if !self.term_sent {
+                    if let Some(wake) = self.escalate() {
+                        return Some(wake);
+                    }
                     self.term_sent = true;
                     self.tree.signal_all(Signal::SIGTERM);
                 }
@@ -584,10 +1153,6 @@ impl Run {
                     .iter()
                     .zip(&self.task.processes)
                     .any(|(p, s)| p.running() && !s.is_final);
-                if self.past_deadline() {
-                    self.kill_everything();
-                    return None;
-                }
                 if !regular_running && self.tree.refresh().is_empty() {
                     self.term_sent = false;
                     self.set_task_state(TaskState::Finalizing);
@@ -621,12 +1186,53 @@ impl Run {
         }
     }
 
+    /// The HTTP steps of a graceful kill: `POST /quitquitquit`, wait, `POST /abortabortabort`,
+    /// wait. Returns when to look again while they last; `None` once signals are due.
+    fn escalate(&mut self) -> Option<Instant> {
+        let port = *self.ports.get("health")?;
+        let regular_running = self
+            .procs
+            .iter()
+            .zip(&self.task.processes)
+            .any(|(p, s)| p.running() && !s.is_final);
+        if !regular_running {
+            self.escalation = Escalation::Done;
+        }
+        let now = Instant::now();
+        let wait = self.options.escalation_wait;
+        let post = |path: &str| {
+            if let Err(e) = health::http_request("POST", port, path, Duration::from_secs(1)) {
+                tracing::info!("POST {path} on port {port}: {e}");
+            }
+        };
+        match self.escalation {
+            Escalation::NotStarted => {
+                tracing::info!(task = %self.task_id, "asking the task to quit: POST /quitquitquit");
+                post("/quitquitquit");
+                self.escalation = Escalation::Quit(now + wait);
+                Some(now + wait)
+            }
+            Escalation::Quit(until) if now < until => Some(until),
+            Escalation::Quit(_) => {
+                tracing::info!(task = %self.task_id, "POST /abortabortabort");
+                post("/abortabortabort");
+                self.escalation = Escalation::Abort(now + wait);
+                Some(now + wait)
+            }
+            Escalation::Abort(until) if now < until => Some(until),
+            Escalation::Abort(_) | Escalation::Done => {
+                self.escalation = Escalation::Done;
+                None
+            }
+        }
+    }
+
     fn past_deadline(&self) -> bool {
         self.deadline.is_some_and(|d| Instant::now() >= d)
     }
 
     fn enter_cleaning(&mut self) {
-        let wait = Duration::from_secs(self.task.finalization_wait);
+        let wait = Duration::from_secs(self.task.finalization_wait) + self.escalation_time();
         let deadline = Instant::now() + wait;
         self.deadline = Some(self.deadline.map_or(deadline, |d| d.min(deadline)));
         self.set_task_state(TaskState::Cleaning);
@@ -646,10 +1252,13 @@ impl Run {
             if now >= until {
                 break;
             }
-            match self.rx.recv_timeout(until - now) {
+            if self.any_reattached() {
+                self.poll_reattached();
+            }
+            match self.rx.recv_timeout((until - now).min(REATTACHED_POLL)) {
                 Ok(Event::Exited(e)) => self.on_exit(e),
-                Ok(Event::Kill(_)) => {}
-                Err(_) => break,
+                Ok(_) | Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => break,
             }
         }
         for i in 0..self.procs.len() {
@@ -762,15 +1371,19 @@ impl Run {
         let run = self.procs[i].runs;
         self.procs[i].runs += 1;
         self.procs[i].pid = None;
+        self.procs[i].start_ticks = None;
         self.procs[i].return_code = None;
         if run > 0 {
             // A new run starts from WAITING, as in the original's checkpoints.
             self.set_process_state(i, ProcessState::Waiting);
         }
+        // Recorded before the fork: a runner that dies in between finds the wrapper by its
+        // command line, or calls the run LOST.
         self.set_process_state(i, ProcessState::Forked);
         match self.spawn(&spec.name, &spec.cmdline, run) {
             Ok(pid) => {
                 self.procs[i].pid = Some(pid);
+                self.procs[i].start_ticks = proc_info(pid as i32).map(|p| p.start);
                 self.tree.add_root(pid);
                 tracing::info!(task = %self.task_id, process = %spec.name, run, pid, "process started");
                 self.set_process_state(i, ProcessState::Running);
@@ -797,10 +1410,30 @@ impl Run {
         fs::create_dir_all(&logs)?;
         let stdout = File::create(logs.join("stdout"))?;
         let stderr = File::create(logs.join("stderr"))?;
+        let exit_file = logs.join(EXIT_FILE);
+        match fs::remove_file(&exit_file) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
+            _ => {}
+        }
+        if let Some(id) = &self.identity {
+            for dir in [
+                self.sandbox.join(".logs"),
+                self.sandbox.join(".logs").join(name),
+                logs.clone(),
+            ] {
+                std::os::unix::fs::chown(&dir, Some(id.uid), Some(id.gid))?;
+            }
+            for f in ["stdout", "stderr"] {
+                std::os::unix::fs::chown(logs.join(f), Some(id.uid), Some(id.gid))?;
+            }
+        }
         let path = std::env::var("PATH").unwrap_or_else(|_| DEFAULT_PATH.to_owned());
         let mut cmd = Command::new("/bin/bash");
         cmd.arg("-c")
+            .arg(WRAPPER)
+            .arg(format!("thermos:{name}"))
             .arg(cmdline)
+            .arg(&exit_file)
             .current_dir(&self.sandbox)
             .env_clear()
             .env("HOME", &self.sandbox)
@@ -810,9 +1443,73 @@ impl Run {
             .stdin(Stdio::null())
             .stdout(stdout)
             .stderr(stderr);
-        reaper::new_session(&mut cmd);
+        reaper::prepare_child(&mut cmd, self.identity.clone());
         reaper::spawn(&mut cmd, self.tx.clone())
     }
+}
+
+/// Runs health checks until the runner drops `stop`; reports a task that fails too many in a
+/// row.
+fn health_loop(port: u16, config: &HealthCheckConfig, stop: &Receiver<()>, events: &Sender<Event>) {
+    let timeout = health::secs(config.timeout_secs);
+    let interval = health::secs(config.interval_secs).max(Duration::from_millis(10));
+    let mut wait = health::secs(config.initial_interval_secs);
+    let mut failures = 0u32;
+    loop {
+        match stop.recv_timeout(wait) {
+            Err(RecvTimeoutError::Timeout) => {}
+            Ok(()) | Err(RecvTimeoutError::Disconnected) => return,
+        }
+        wait = interval;
+        match health::check_once(port, timeout) {
+            Ok(()) => failures = 0,
+            Err(why) => {
+                failures += 1;
+                tracing::info!(port, failures, "health check failed: {why}");
+                if failures > config.max_consecutive_failures {
+                    let _ = events.send(Event::Unhealthy(format!(
+                        "{failures} consecutive failure(s) on port {port}, the last: {why}"
+                    )));
+                    return;
+                }
+            }
+        }
+    }
+}
+
+/// Finds the live process whose command line contains `marker` (a run's exit file path, which
+/// only its wrapper carries), with its start time.
+fn find_by_marker(marker: &Path) -> Option<(u32, u64)> {
+    let needle = marker.as_os_str().as_encoded_bytes();
+    let dir = fs::read_dir("/proc").ok()?;
+    for e in dir.flatten() {
+        let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<i32>().ok()) else {
+            continue;
+        };
+        let Ok(cmdline) = fs::read(format!("/proc/{pid}/cmdline")) else {
+            continue;
+        };
+        if cmdline.split(|&b| b == 0).any(|arg| arg == needle)
+            && let Some(info) = proc_info(pid)
+            && !info.zombie
+        {
+            return Some((pid as u32, info.start));
+        }
+    }
+    None
+}
+
+fn instant_of_ms(ms: i64) -> Instant {
+    let ago = Duration::from_millis((now_ms() - ms).max(0) as u64);
+    Instant::now().checked_sub(ago).unwrap_or_else(Instant::now)
+}
+
+fn mib(bytes: u64) -> String {
+    format!("{:.1} MiB", bytes as f64 / (1024.0 * 1024.0))
+}
+
+fn lock_ignoring_poison<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 enum PlanOutcome {

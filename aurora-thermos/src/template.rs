@@ -16,6 +16,8 @@ pub struct Bindings {
     pub user: String,
     /// The ports assigned, by name, for `{{thermos.ports[NAME]}}`.
     pub ports: BTreeMap<String, u16>,
+    /// Further bindings, `{{NAME}}` to a value (`thermos run -E NAME=VALUE`).
+    pub extra: BTreeMap<String, String>,
 }
 
 /// A reference that could not be bound.
@@ -43,7 +45,7 @@ pub enum BindError {
 /// ```
 /// use aurora_thermos::{Bindings, bind_refs};
 /// let b = Bindings { instance: Some(3), task_id: "t-1".into(), user: "www".into(),
-///     ports: [("http".to_owned(), 31000)].into() };
+///     ports: [("http".to_owned(), 31000)].into(), extra: Default::default() };
 /// let v = serde_json::json!({"cmdline": "serve --port={{thermos.ports[http]}} --shard={{mesos.instance}}"});
 /// assert_eq!(bind_refs(&v, &b).unwrap()["cmdline"], "serve --port=31000 --shard=3");
 /// let bad = serde_json::json!("{{thermos.ports[admin]}}");
@@ -89,6 +91,9 @@ fn bind_str(text: &str, b: &Bindings) -> Result<String, BindError> {
 }
 
 fn resolve(reference: &str, b: &Bindings) -> Result<Option<String>, BindError> {
+    if let Some(v) = b.extra.get(reference) {
+        return Ok(Some(v.clone()));
+    }
     Ok(match reference {
         "mesos.instance" => b.instance.map(|i| i.to_string()),
         "thermos.task_id" => Some(b.task_id.clone()),
@@ -128,6 +133,7 @@ mod tests {
             task_id: "tid".into(),
             user: "alice".into(),
             ports: [("http".to_owned(), 8080), ("health".to_owned(), 8081)].into(),
+            extra: [("greeting".to_owned(), "hi".to_owned())].into(),
         };
         match (bind_str(text, &b), expect) {
             (Ok(got), Ok(want)) => assert_eq!(got, want),
@@ -140,6 +146,7 @@ mod tests {
     fn binds_the_runner_refs() {
         check("plain", Ok("plain"));
         check("{{mesos.instance}}", Ok("2"));
+        check("{{greeting}} there", Ok("hi there"));
         check("a {{ thermos.task_id }} b", Ok("a tid b"));
         check("{{thermos.user}}@{{thermos.ports[http]}}", Ok("alice@8080"));
         check("{{thermos.ports['health']}}", Ok("8081"));

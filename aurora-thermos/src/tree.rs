@@ -20,8 +20,8 @@ pub(crate) struct ProcInfo {
     ppid: i32,
     pgid: i32,
     sid: i32,
-    start: u64,
-    zombie: bool,
+    pub(crate) start: u64,
+    pub(crate) zombie: bool,
 }
 
 /// Reads `/proc/<pid>/stat` for one process.

@@ -110,7 +110,7 @@ fn assigned(id: &str, cmdline: &str, ports: &[(&str, u16)]) -> AssignedTask {
             "name": "hello",
             "processes": [{"name": "main", "cmdline": cmdline, "min_duration": 0}],
             "constraints": [{"order": ["main"]}],
-            "resources": {"cpu": 1.0, "ram": 1048576, "disk": 1048576},
+            "resources": {"cpu": 1.0, "ram": 536870912, "disk": 536870912},
         }
     });
     AssignedTask {
@@ -174,6 +174,7 @@ fn runs_reports_and_kills_tasks() {
             },
         },
         kill_grace: Duration::from_millis(200),
+        user_mode: aurora_thermos::UserMode::Current,
     })
     .unwrap();
     let stop = Arc::new(AtomicBool::new(false));

@@ -35,6 +35,7 @@ impl Fixture {
             checkpoint: self.checkpoint(),
             user: "tester".into(),
             ports: Default::default(),
+            options: Default::default(),
         })
         .unwrap()
     }
@@ -220,6 +221,7 @@ fn invalid_tasks_run_nothing() {
         checkpoint: f.checkpoint(),
         user: "u".into(),
         ports: Default::default(),
+        options: Default::default(),
     })
     .unwrap_err();
     assert!(err.to_string().contains("cycle"), "{err}");
@@ -272,7 +274,9 @@ fn checkpoint_records_every_state_change() {
         &[&["a", "b"]],
     ));
     assert_eq!(h.wait().state, TaskState::Success);
-    let records = read_checkpoint(&f.checkpoint()).unwrap();
+    let ckpt = read_checkpoint(&f.checkpoint()).unwrap();
+    assert!(ckpt.torn.is_none());
+    let records = ckpt.records;
     assert!(matches!(records[0], CheckpointRecord::Header { .. }));
     let states = |name: &str| -> Vec<(u64, ProcessState)> {
         records

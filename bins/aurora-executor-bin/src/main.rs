@@ -2,6 +2,10 @@
 //!
 //! Exit codes: 0 never (it runs until killed), 2 for bad arguments, 1 when it cannot start
 //! (bad scheduler URL, unusable work directory, unreadable machine facts).
+//!
+//! On start it takes over the tasks an earlier executor left in `--work-dir` (see the
+//! "Thermos" section of ARCHITECTURE.md), so it can be restarted, even after `kill -9`, without
+//! running a task twice.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
@@ -9,7 +13,7 @@ use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
-use aurora_thermos::{Agent, AgentConfig, local_hostname, machine_resources};
+use aurora_thermos::{Agent, AgentConfig, UserMode, local_hostname, machine_resources};
 use clap::Parser;
 
 /// Runs Aurora tasks on this machine: registers it with the scheduler, heartbeats, runs the
@@ -44,6 +48,11 @@ struct Args {
     /// Seconds between SIGTERM and SIGKILL when a task is killed.
     #[arg(long, default_value_t = 5)]
     kill_grace_secs: u64,
+    /// Run task processes as the executor's own user. By default, an executor running as root
+    /// runs them as the Unix user named by the job's role (and fails tasks whose role is not a
+    /// user of this machine).
+    #[arg(long)]
+    run_as_executor_user: bool,
 }
 
 fn main() -> std::process::ExitCode {
@@ -108,6 +117,11 @@ fn run(args: Args) -> anyhow::Result<()> {
         attributes,
         resources,
         kill_grace: Duration::from_secs(args.kill_grace_secs),
+        user_mode: if args.run_as_executor_user {
+            UserMode::Current
+        } else {
+            UserMode::Switch
+        },
     })?;
     agent.run(&AtomicBool::new(false));
     Ok(())
