@@ -15,7 +15,10 @@ use serde_json::Value;
 pub fn binary(name: &str) -> PathBuf {
     let exe = std::env::current_exe().expect("the test knows its own path");
     // target/<profile>/deps/e2e-xxxx → target/<profile>/<name>
-    let dir = exe.parent().and_then(Path::parent).expect("test binary lives in target/*/deps");
+    let dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("test binary lives in target/*/deps");
     let path = dir.join(name);
     assert!(
         path.is_file(),
@@ -39,7 +42,10 @@ pub fn wait_for<T>(what: &str, timeout: Duration, mut check: impl FnMut() -> Opt
         if let Some(value) = check() {
             return value;
         }
-        assert!(Instant::now() < deadline, "timed out after {timeout:?} waiting for {what}");
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {timeout:?} waiting for {what}"
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
 }
@@ -93,7 +99,12 @@ impl LocalCluster {
             format!(r#"[{{"name": "local", "scheduler_uri": "localhost:{port}"}}]"#),
         )
         .expect("write clusters.json");
-        let mut cluster = LocalCluster { dir, port, scheduler: None, executors: Vec::new() };
+        let mut cluster = LocalCluster {
+            dir,
+            port,
+            scheduler: None,
+            executors: Vec::new(),
+        };
         cluster.start_scheduler();
         cluster
     }
@@ -108,7 +119,12 @@ impl LocalCluster {
         let data = self.dir.path().join("scheduler-data");
         let log = std::fs::File::create(self.dir.path().join("scheduler.log")).expect("log file");
         let mut child = Command::new(binary("aurora-scheduler"))
-            .args(["--http-port", &self.port.to_string(), "--http-host", "127.0.0.1"])
+            .args([
+                "--http-port",
+                &self.port.to_string(),
+                "--http-host",
+                "127.0.0.1",
+            ])
             .arg("--data-dir")
             .arg(&data)
             .args(["--cluster", "local", "--heartbeat-interval-ms", "200"])
@@ -126,7 +142,10 @@ impl LocalCluster {
         );
         // Keep draining stdout so the scheduler never blocks on a full pipe.
         std::thread::spawn(move || for _ in lines {});
-        self.scheduler = Some(Daemon { child, name: "scheduler".into() });
+        self.scheduler = Some(Daemon {
+            child,
+            name: "scheduler".into(),
+        });
     }
 
     /// Starts an executor for host `host` with extra `name=value` attributes.
@@ -149,7 +168,10 @@ impl LocalCluster {
             command.args(["--attribute", attribute]);
         }
         let child = command.spawn().expect("start aurora-executor");
-        self.executors.push(Daemon { child, name: format!("executor {host}") });
+        self.executors.push(Daemon {
+            child,
+            name: format!("executor {host}"),
+        });
     }
 
     /// Reads a file of the cluster directory, or an empty string.
@@ -193,7 +215,11 @@ impl LocalCluster {
     /// Every executor log, for failure messages.
     pub fn executor_logs(&self) -> String {
         let mut out = String::new();
-        for entry in std::fs::read_dir(self.dir.path()).into_iter().flatten().flatten() {
+        for entry in std::fs::read_dir(self.dir.path())
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
             let name = entry.file_name().to_string_lossy().into_owned();
             if name.starts_with("executor-") && name.ends_with(".log") {
                 out.push_str(&format!("--- {name}\n{}", self.read(&name)));
@@ -225,7 +251,10 @@ pub fn alive(pid: i32) -> bool {
     match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
         Ok(stat) => {
             // The state follows the parenthesised command name.
-            let state = stat.rsplit(')').next().and_then(|s| s.split_whitespace().next());
+            let state = stat
+                .rsplit(')')
+                .next()
+                .and_then(|s| s.split_whitespace().next());
             state != Some("Z") && state != Some("X")
         }
         Err(_) => false,
@@ -252,4 +281,64 @@ pub fn job_json(name: &str, service: bool, processes: &[(&str, &str)]) -> String
         }
     })
     .to_string()
+}
+
+impl LocalCluster {
+    /// Like [`LocalCluster::start`], with extra flags for the scheduler (e.g. short timeouts).
+    pub fn start_with(scheduler_args: &[&str]) -> LocalCluster {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let port = free_port();
+        std::fs::create_dir_all(dir.path().join("home")).expect("home dir");
+        std::fs::write(
+            dir.path().join("clusters.json"),
+            format!(r#"[{{"name": "local", "scheduler_uri": "localhost:{port}"}}]"#),
+        )
+        .expect("write clusters.json");
+        let mut cluster = LocalCluster {
+            dir,
+            port,
+            scheduler: None,
+            executors: Vec::new(),
+        };
+        cluster.start_scheduler_with(scheduler_args);
+        cluster
+    }
+
+    /// (Re)starts the scheduler on the same port and data directory with extra flags.
+    pub fn start_scheduler_with(&mut self, extra: &[&str]) {
+        let data = self.dir.path().join("scheduler-data");
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.path().join("scheduler.log"))
+            .expect("log file");
+        let mut child = Command::new(binary("aurora-scheduler"))
+            .args([
+                "--http-port",
+                &self.port.to_string(),
+                "--http-host",
+                "127.0.0.1",
+            ])
+            .arg("--data-dir")
+            .arg(&data)
+            .args(["--cluster", "local", "--heartbeat-interval-ms", "200"])
+            .args(extra)
+            .stdout(Stdio::piped())
+            .stderr(log)
+            .spawn()
+            .expect("start aurora-scheduler");
+        let stdout = child.stdout.take().expect("scheduler stdout");
+        let mut lines = BufReader::new(stdout).lines();
+        let first = lines.next().and_then(Result::ok).unwrap_or_default();
+        assert!(
+            first.contains("listening on"),
+            "scheduler did not start: {first:?}; log: {}",
+            self.read("scheduler.log")
+        );
+        std::thread::spawn(move || for _ in lines {});
+        self.scheduler = Some(Daemon {
+            child,
+            name: "scheduler".into(),
+        });
+    }
 }

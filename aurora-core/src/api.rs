@@ -7,6 +7,20 @@
 //! - `GET /api/jobs?role=R` → [`JobsResponse`]
 //! - `GET /api/tasks?role=R&environment=E&name=N&statuses=S1,S2` → [`TasksResponse`]
 //! - `POST /api/jobs/{role}/{environment}/{name}/kill` [`KillRequest`] → [`KillResponse`]
+//! - `POST /api/jobs/{role}/{environment}/{name}/instances` [`AddInstancesRequest`] →
+//!   [`AddInstancesResponse`]
+//! - `POST /api/jobs/{role}/{environment}/{name}/restart` [`RestartRequest`] →
+//!   [`RestartResponse`]
+//! - `GET /api/quota/{role}` → [`QuotaResponse`]
+//! - `GET /pendingtasks` → task id → why it is pending
+//!
+//! Admin endpoints:
+//! - `POST /api/admin/quota/{role}` [`SetQuotaRequest`] → [`QuotaResponse`]
+//! - `POST /api/admin/maintenance/{start,drain,end}` [`HostsRequest`] → [`MaintenanceResponse`]
+//! - `GET /api/admin/maintenance` → [`MaintenanceResponse`]
+//! - `POST /api/admin/backup` → [`BackupResponse`]; `GET /api/admin/backups` →
+//!   [`BackupsResponse`]; `POST /api/admin/restore` [`RestoreRequest`] → [`Ack`]
+//! - `POST /api/admin/snapshot`
 //!
 //! Executor endpoints:
 //! - `POST /api/executors` [`RegisterExecutorRequest`] → [`ExecutorWork`]
@@ -19,7 +33,10 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
-use crate::{AssignedTask, JobConfiguration, JobKey, ScheduleStatus, ScheduledTask, TaskId};
+use crate::{
+    AssignedTask, JobConfiguration, JobKey, MaintenanceMode, ResourceAggregate, ScheduleStatus,
+    ScheduledTask, TaskConfig, TaskId,
+};
 
 /// The body of every failed request.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -84,6 +101,9 @@ pub struct JobsResponse {
 pub struct TasksResponse {
     /// The tasks, sorted by instance then by the time of their first event.
     pub tasks: Vec<ScheduledTask>,
+    /// Why each PENDING or THROTTLED task among them is not running yet, for people.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub pending_reasons: BTreeMap<TaskId, String>,
 }
 
 /// `POST /api/jobs/{role}/{environment}/{name}/kill`.
@@ -184,3 +204,102 @@ pub struct StatusUpdate {
 /// An empty acknowledgement: the change is durable.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Ack {}
+
+/// `POST /api/jobs/{role}/{environment}/{name}/instances`: add instances, or replace inactive
+/// ones, with a given task configuration (e.g. a canary running a new config next to the old).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AddInstancesRequest {
+    /// What the new instances run; its `job` must be the job of the path.
+    pub task_config: TaskConfig,
+    /// The instance ids to create; none of them may be active.
+    pub instances: BTreeSet<u32>,
+}
+
+/// The answer to [`AddInstancesRequest`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AddInstancesResponse {
+    /// A summary for people.
+    pub message: String,
+    /// The tasks created.
+    pub task_ids: Vec<TaskId>,
+}
+
+/// `POST /api/jobs/{role}/{environment}/{name}/restart`: kill running instances so that they
+/// are rescheduled (through RESTARTING).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RestartRequest {
+    /// The instances to restart; all when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub instances: Option<BTreeSet<u32>>,
+}
+
+/// The answer to [`RestartRequest`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RestartResponse {
+    /// A summary for people.
+    pub message: String,
+    /// The tasks that were asked to restart.
+    pub restarted: Vec<TaskId>,
+}
+
+/// `GET /api/quota/{role}`: a role's quota and what its tasks use.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct QuotaResponse {
+    /// The role.
+    pub role: String,
+    /// The quota for production work (zero when none was set).
+    pub quota: ResourceAggregate,
+    /// What the role's active production tasks use.
+    pub prod_consumption: ResourceAggregate,
+    /// What the role's active non-production tasks use (not limited).
+    pub non_prod_consumption: ResourceAggregate,
+}
+
+/// `POST /api/admin/quota/{role}`: set a role's quota. Signed so that a negative value is
+/// answered with a clear error.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct SetQuotaRequest {
+    /// CPU cores.
+    pub cpu: f64,
+    /// Memory in bytes.
+    pub ram_bytes: i64,
+    /// Disk in bytes.
+    pub disk_bytes: i64,
+}
+
+/// `POST /api/admin/maintenance/{start,drain,end}`: the hosts to act on.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HostsRequest {
+    /// Host names.
+    pub hosts: Vec<String>,
+}
+
+/// The maintenance mode of hosts.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MaintenanceResponse {
+    /// Mode by host; hosts in service are omitted from `GET /api/admin/maintenance`.
+    pub hosts: BTreeMap<String, MaintenanceMode>,
+}
+
+/// `POST /api/admin/backup`: the backup written.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BackupResponse {
+    /// Its name, for [`RestoreRequest`].
+    pub name: String,
+    /// The file on the scheduler's machine.
+    pub path: String,
+}
+
+/// `GET /api/admin/backups`: the backups available, oldest first.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BackupsResponse {
+    /// Backup names.
+    pub backups: Vec<String>,
+}
+
+/// `POST /api/admin/restore`: replace the whole state with a backup.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RestoreRequest {
+    /// The name of a backup listed by `GET /api/admin/backups`.
+    pub backup: String,
+}

@@ -8,21 +8,30 @@
 pub mod api;
 mod instances;
 mod jobkey;
+mod lifecycle;
 mod model;
 mod placement;
+mod preemption;
+mod quota;
 mod status;
 mod transition;
 
 pub use instances::{InstanceSet, InstanceSetError};
 pub use jobkey::{JobKey, JobKeyError, JobKeyPart, JobPath, is_valid_environment};
+pub use lifecycle::{
+    LifecycleConfig, flapped, flapping_penalty_ms, is_transient, transient_state_expired,
+};
 pub use model::{
     AssignedTask, Constraint, CronCollisionPolicy, ExecutorConfig, Identity, JobConfiguration,
     Resources, ScheduledTask, TaskConfig, TaskConstraint, TaskEvent, TaskId,
 };
 pub use placement::{
-    Assignment, PlacementHost, PlacementInput, PlacementPlan, Unplaced, add_default_constraints,
-    place,
+    Assignment, DEDICATED_ATTRIBUTE, DedicatedError, MaintenanceMode, PlacementConfig,
+    PlacementHost, PlacementInput, PlacementPlan, Unplaced, add_default_constraints, place,
+    validate_dedicated,
 };
+pub use preemption::{PreemptionInput, PreemptionPlan, can_preempt, find_preemption};
+pub use quota::{QuotaError, ResourceAggregate, check_quota, consumes_quota};
 pub use status::{ScheduleStatus, UnknownStatus};
 pub use transition::{
     SideEffects, TaskFacts, TaskTarget, Transition, reschedules_after_failure, transition,

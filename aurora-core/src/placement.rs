@@ -1,17 +1,56 @@
 //! Placement: which pending task goes on which host, as a pure function of an immutable view.
 //!
-//! [`place`] reads the hosts (their attributes and capacity), the tasks already holding
-//! resources on them and the pending tasks, and returns a [`PlacementPlan`]: assignments as
-//! values (task, host, chosen ports) and, for every task it could not place, a reason a person
-//! can act on. The scheduler applies the plan through the state machine; nothing here does I/O.
+//! [`place`] reads the hosts (their attributes, capacity and maintenance mode), the tasks
+//! already holding resources on them and the pending tasks, and returns a [`PlacementPlan`]:
+//! assignments as values (task, host, chosen ports) and, for every task it could not place, a
+//! reason a person can act on. The scheduler applies the plan through the state machine;
+//! nothing here does I/O.
 //!
-//! Hosts are vetoed in the original's order: value constraints first (the first failing one
-//! stops evaluation), then `limit:N` constraints, then resources (cpu, ram, disk, ports).
+//! Hosts are vetoed in the original's order: maintenance (DRAINING and DRAINED hosts take no
+//! tasks), `dedicated` hosts for jobs that do not ask for them, value constraints (the first
+//! failing one stops evaluation), then `limit:N` constraints, then resources (cpu, ram, disk,
+//! ports), where every task also pays the executor's overhead ([`PlacementConfig`]).
+//!
+//! Speed: attribute names and values are interned once per round, pending tasks with identical
+//! configurations are placed as one group, and a group never looks at a host twice. Within a
+//! round free resources only shrink and `limit` counts only grow, so a host that cannot take a
+//! task of a group cannot take any later task of that group either; each group therefore scans
+//! the hosts at most once, whatever its size.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::hash::{BuildHasherDefault, Hasher};
 use std::ops::RangeInclusive;
 
-use crate::{Constraint, JobKey, Resources, ScheduledTask, TaskConfig, TaskConstraint, TaskId};
+use serde::{Deserialize, Serialize};
+
+use crate::{Constraint, JobKey, ScheduledTask, TaskConfig, TaskConstraint, TaskId};
+
+/// The attribute that marks a host as reserved for the jobs that ask for it.
+pub const DEDICATED_ATTRIBUTE: &str = "dedicated";
+
+/// The maintenance state of a host, as in the original's `MaintenanceMode`.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, Default, PartialOrd, Ord, Serialize, Deserialize,
+)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum MaintenanceMode {
+    /// In service.
+    #[default]
+    None,
+    /// Maintenance is announced; the host still takes tasks.
+    Scheduled,
+    /// Its tasks are being moved off; it takes no new tasks.
+    Draining,
+    /// Every task has left; it takes no new tasks.
+    Drained,
+}
+
+impl MaintenanceMode {
+    /// Whether new tasks may be placed on a host in this mode.
+    pub fn accepts_tasks(self) -> bool {
+        matches!(self, MaintenanceMode::None | MaintenanceMode::Scheduled)
+    }
+}
 
 /// A host tasks may be placed on, with everything placement needs to know about it.
 #[derive(Debug, Clone, PartialEq)]
@@ -28,6 +67,34 @@ pub struct PlacementHost {
     pub disk_bytes: u64,
     /// The ports tasks may be given.
     pub ports: RangeInclusive<u16>,
+    /// Its maintenance mode; DRAINING and DRAINED hosts take no new tasks.
+    pub maintenance: MaintenanceMode,
+}
+
+/// Settings of placement.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct PlacementConfig {
+    /// CPU the executor itself uses next to every task (the original's 0.25).
+    pub executor_overhead_cpu: f64,
+    /// Memory the executor itself uses next to every task, in bytes (the original's 128 MiB).
+    pub executor_overhead_ram_bytes: u64,
+}
+
+impl PlacementConfig {
+    /// No executor overhead at all.
+    pub const NO_OVERHEAD: PlacementConfig = PlacementConfig {
+        executor_overhead_cpu: 0.0,
+        executor_overhead_ram_bytes: 0,
+    };
+}
+
+impl Default for PlacementConfig {
+    fn default() -> PlacementConfig {
+        PlacementConfig {
+            executor_overhead_cpu: 0.25,
+            executor_overhead_ram_bytes: 128 * MIB,
+        }
+    }
 }
 
 /// The immutable view [`place`] decides from.
@@ -40,6 +107,11 @@ pub struct PlacementInput<'a> {
     pub assigned: &'a [&'a ScheduledTask],
     /// Tasks to place, in the order they should be considered.
     pub pending: &'a [&'a ScheduledTask],
+    /// The executor overhead.
+    pub config: PlacementConfig,
+    /// Hosts held for pending tasks whose preemption victims are leaving them: such a host
+    /// takes only its task, which is tried there first.
+    pub reservations: &'a BTreeMap<TaskId, String>,
 }
 
 /// One placed task.
@@ -72,7 +144,9 @@ pub struct PlacementPlan {
 }
 
 /// Adds the constraints the original adds at job creation: `host: limit:1` unless the task
-/// already constrains `host`, so that no two instances of a job share a machine.
+/// already constrains `host`, so that no two instances of a job share a machine, and
+/// `rack: limit:1` for production services that are not dedicated unless the task already
+/// constrains `rack`.
 ///
 /// ```
 /// # use aurora_core::{add_default_constraints, TaskConstraint};
@@ -83,241 +157,634 @@ pub struct PlacementPlan {
 /// # }
 /// ```
 pub fn add_default_constraints(task: &mut TaskConfig) {
-    if !task.constraints.iter().any(|c| c.name == "host") {
+    let has = |task: &TaskConfig, name: &str| task.constraints.iter().any(|c| c.name == name);
+    if !has(task, "host") {
         task.constraints.push(Constraint {
             name: "host".to_owned(),
             constraint: TaskConstraint::Limit { limit: 1 },
         });
     }
+    if task.production && task.is_service && !has(task, DEDICATED_ATTRIBUTE) && !has(task, "rack") {
+        task.constraints.push(Constraint {
+            name: "rack".to_owned(),
+            constraint: TaskConstraint::Limit { limit: 1 },
+        });
+    }
+}
+
+/// Why a `dedicated` constraint is not acceptable for a job.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "constraint dedicated:{value} is not valid for role {role}: a dedicated constraint must be one value (not negated) whose prefix before '/' is the job's role, e.g. {role}/gpu"
+)]
+pub struct DedicatedError {
+    /// The role of the job.
+    pub role: String,
+    /// The constraint as written.
+    pub value: String,
+}
+
+/// Checks the `dedicated` constraint of a task, if any: one value, not negated, `role/...` or
+/// `role` itself.
+///
+/// ```
+/// # use aurora_core::validate_dedicated;
+/// # fn demo(task: &aurora_core::TaskConfig) {
+/// if let Err(e) = validate_dedicated(task) {
+///     println!("rejected: {e}");
+/// }
+/// # }
+/// ```
+pub fn validate_dedicated(task: &TaskConfig) -> Result<(), DedicatedError> {
+    for c in task
+        .constraints
+        .iter()
+        .filter(|c| c.name == DEDICATED_ATTRIBUTE)
+    {
+        let ok = match &c.constraint {
+            TaskConstraint::Value { negated, values } if !negated && values.len() == 1 => values
+                .iter()
+                .all(|v| v.split('/').next() == Some(task.owner.role.as_str())),
+            _ => false,
+        };
+        if !ok {
+            return Err(DedicatedError {
+                role: task.owner.role.clone(),
+                value: c.constraint.to_string(),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// A small, fast, non-cryptographic hasher for the integer keys of a placement round.
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct FxHasher(u64);
+
+impl FxHasher {
+    fn add(&mut self, word: u64) {
+        self.0 = (self.0.rotate_left(5) ^ word).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+}
+
+impl Hasher for FxHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for chunk in bytes.chunks(8) {
+            let mut word = [0u8; 8];
+            word[..chunk.len()].copy_from_slice(chunk);
+            self.add(u64::from_le_bytes(word));
+        }
+    }
+    fn write_u8(&mut self, i: u8) {
+        self.add(u64::from(i));
+    }
+    fn write_u32(&mut self, i: u32) {
+        self.add(u64::from(i));
+    }
+    fn write_u64(&mut self, i: u64) {
+        self.add(i);
+    }
+    fn write_usize(&mut self, i: usize) {
+        self.add(i as u64);
+    }
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+pub(crate) type FastMap<K, V> = HashMap<K, V, BuildHasherDefault<FxHasher>>;
+
+/// Strings to small integers.
+#[derive(Debug, Default)]
+struct Interner<'a> {
+    ids: FastMap<&'a str, u32>,
+}
+
+impl<'a> Interner<'a> {
+    fn intern(&mut self, s: &'a str) -> u32 {
+        let next = u32::try_from(self.ids.len()).unwrap_or(u32::MAX);
+        *self.ids.entry(s).or_insert(next)
+    }
+    fn get(&self, s: &str) -> Option<u32> {
+        self.ids.get(s).copied()
+    }
 }
 
 /// Free capacity of one host while a plan is being built.
 #[derive(Debug, Clone)]
-struct Free {
-    cpu: f64,
-    ram: i128,
-    disk: i128,
+pub(crate) struct Free {
+    pub(crate) cpu: f64,
+    pub(crate) ram: i128,
+    pub(crate) disk: i128,
     used_ports: BTreeSet<u16>,
+    pub(crate) free_ports: usize,
 }
 
-impl Free {
-    fn free_ports(&self, range: &RangeInclusive<u16>) -> usize {
-        let total = usize::from(*range.end()).saturating_sub(usize::from(*range.start())) + 1;
-        let used = self.used_ports.iter().filter(|p| range.contains(p)).count();
-        if range.is_empty() { 0 } else { total - used }
-    }
-}
+/// Counts of tasks per (job, attribute name, attribute value), for `limit` constraints.
+pub(crate) type LimitCounts = FastMap<(u32, u32, u32), u32>;
 
 /// Why a host cannot take a task.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-enum Veto {
-    /// A constraint, rendered as `name:constraint`.
-    Constraint(String),
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub(crate) enum Veto {
+    Maintenance,
+    Reserved,
+    Dedicated,
+    /// The constraint at this index of the task's constraints.
+    Constraint(usize),
     Cpu,
     Ram,
     Disk,
     Ports,
 }
 
-/// Counts of tasks per job per attribute value, for `limit` constraints.
-type LimitCounts = HashMap<(JobKey, String, String), u32>;
+/// A value constraint, compiled against the interned attributes.
+#[derive(Debug)]
+struct ValueReq {
+    index: usize,
+    name: Option<u32>,
+    negated: bool,
+    values: Vec<u32>,
+}
+
+/// A limit constraint, compiled.
+#[derive(Debug)]
+struct LimitReq {
+    index: usize,
+    name: Option<u32>,
+    limit: u32,
+}
+
+/// What a task needs, compiled once per group of identical tasks.
+#[derive(Debug)]
+pub(crate) struct Need<'a> {
+    pub(crate) job: u32,
+    pub(crate) config: &'a TaskConfig,
+    pub(crate) cpu: f64,
+    pub(crate) ram: i128,
+    pub(crate) disk: i128,
+    pub(crate) ports: usize,
+    dedicated: bool,
+    values: Vec<ValueReq>,
+    limits: Vec<LimitReq>,
+}
+
+/// The hosts of a round, interned, with their free capacity.
+#[derive(Debug)]
+pub(crate) struct Cluster<'a> {
+    pub(crate) hosts: &'a [PlacementHost],
+    pub(crate) index: FastMap<&'a str, usize>,
+    names: Interner<'a>,
+    values: Interner<'a>,
+    /// Per host, its `(name, value)` attribute pairs.
+    attrs: Vec<Vec<(u32, u32)>>,
+    dedicated_name: Option<u32>,
+    pub(crate) free: Vec<Free>,
+    pub(crate) config: PlacementConfig,
+    /// Jobs that `limit` counts are kept for.
+    pub(crate) jobs: FastMap<&'a JobKey, u32>,
+    pub(crate) counts: LimitCounts,
+    /// Hosts held for a preempting task.
+    reserved: Vec<bool>,
+}
 
 const CPU_EPSILON: f64 = 1e-9;
+
+impl<'a> Cluster<'a> {
+    pub(crate) fn new(hosts: &'a [PlacementHost], config: PlacementConfig) -> Cluster<'a> {
+        let mut names = Interner::default();
+        let mut values = Interner::default();
+        let mut index = FastMap::default();
+        let mut attrs = Vec::with_capacity(hosts.len());
+        let mut free = Vec::with_capacity(hosts.len());
+        for (i, h) in hosts.iter().enumerate() {
+            index.insert(h.host.as_str(), i);
+            let mut pairs = Vec::new();
+            for (name, vals) in &h.attributes {
+                let n = names.intern(name);
+                for v in vals {
+                    pairs.push((n, values.intern(v)));
+                }
+            }
+            attrs.push(pairs);
+            free.push(Free {
+                cpu: h.cpu,
+                ram: i128::from(h.ram_bytes),
+                disk: i128::from(h.disk_bytes),
+                used_ports: BTreeSet::new(),
+                free_ports: port_count(&h.ports),
+            });
+        }
+        let dedicated_name = names.get(DEDICATED_ATTRIBUTE);
+        Cluster {
+            hosts,
+            index,
+            names,
+            values,
+            attrs,
+            dedicated_name,
+            free,
+            config,
+            jobs: FastMap::default(),
+            counts: LimitCounts::default(),
+            reserved: vec![false; hosts.len()],
+        }
+    }
+
+    /// Registers a job whose `limit` constraints must be counted; returns its id.
+    pub(crate) fn job(&mut self, key: &'a JobKey) -> u32 {
+        let next = u32::try_from(self.jobs.len()).unwrap_or(u32::MAX);
+        *self.jobs.entry(key).or_insert(next)
+    }
+
+    /// Charges tasks that hold resources: capacity, ports and `limit` counts of known jobs.
+    pub(crate) fn charge_assigned(&mut self, assigned: &[&ScheduledTask]) {
+        for task in assigned {
+            let Some(&h) = task
+                .assigned_task
+                .slave_host
+                .as_deref()
+                .and_then(|h| self.index.get(h))
+            else {
+                continue;
+            };
+            let res = &task.assigned_task.task.resources;
+            let config = self.config;
+            let f = &mut self.free[h];
+            f.cpu -= res.cpu + config.executor_overhead_cpu;
+            f.ram -= i128::from(res.ram_bytes) + i128::from(config.executor_overhead_ram_bytes);
+            f.disk -= i128::from(res.disk_bytes);
+            let range = &self.hosts[h].ports;
+            for p in task.assigned_task.assigned_ports.values() {
+                if range.contains(p) && f.used_ports.insert(*p) {
+                    f.free_ports = f.free_ports.saturating_sub(1);
+                }
+            }
+            if let Some(&job) = self.jobs.get(task.job()) {
+                self.count(job, h, 1);
+            }
+        }
+    }
+
+    /// Adds `delta` to the `limit` counts of `job` for every attribute value of host `h`.
+    pub(crate) fn count(&mut self, job: u32, h: usize, delta: i32) {
+        for &(n, v) in &self.attrs[h] {
+            let c = self.counts.entry((job, n, v)).or_default();
+            *c = c.saturating_add_signed(delta);
+        }
+    }
+
+    pub(crate) fn compile(&self, job: u32, config: &'a TaskConfig) -> Need<'a> {
+        let mut values = Vec::new();
+        let mut limits = Vec::new();
+        for (index, c) in config.constraints.iter().enumerate() {
+            let name = self.names.get(&c.name);
+            match &c.constraint {
+                TaskConstraint::Value { negated, values: v } => values.push(ValueReq {
+                    index,
+                    name,
+                    negated: *negated,
+                    values: v.iter().filter_map(|v| self.values.get(v)).collect(),
+                }),
+                TaskConstraint::Limit { limit } => limits.push(LimitReq {
+                    index,
+                    name,
+                    limit: *limit,
+                }),
+            }
+        }
+        let res = &config.resources;
+        Need {
+            job,
+            config,
+            cpu: res.cpu + self.config.executor_overhead_cpu,
+            ram: i128::from(res.ram_bytes) + i128::from(self.config.executor_overhead_ram_bytes),
+            disk: i128::from(res.disk_bytes),
+            ports: res.ports.len(),
+            dedicated: config
+                .constraints
+                .iter()
+                .any(|c| c.name == DEDICATED_ATTRIBUTE),
+            values,
+            limits,
+        }
+    }
+
+    /// The vetoes that do not change during a round: maintenance, dedicated, value constraints.
+    pub(crate) fn static_veto(&self, need: &Need<'_>, h: usize) -> Option<Veto> {
+        if !self.hosts[h].maintenance.accepts_tasks() {
+            return Some(Veto::Maintenance);
+        }
+        if self.reserved[h] {
+            return Some(Veto::Reserved);
+        }
+        let attrs = &self.attrs[h];
+        if !need.dedicated
+            && let Some(d) = self.dedicated_name
+            && attrs.iter().any(|(n, _)| *n == d)
+        {
+            return Some(Veto::Dedicated);
+        }
+        for v in &need.values {
+            let matched = v.name.is_some_and(|name| {
+                attrs
+                    .iter()
+                    .any(|(n, val)| *n == name && v.values.contains(val))
+            });
+            if v.negated == matched {
+                return Some(Veto::Constraint(v.index));
+            }
+        }
+        None
+    }
+
+    /// The `limit` veto, with counts from `count(name, value)`.
+    pub(crate) fn limit_veto(
+        &self,
+        need: &Need<'_>,
+        h: usize,
+        count: impl Fn(u32, u32) -> u32,
+    ) -> Option<Veto> {
+        let attrs = &self.attrs[h];
+        for l in &need.limits {
+            let Some(name) = l.name else {
+                return Some(Veto::Constraint(l.index));
+            };
+            let mut has = false;
+            for &(n, v) in attrs {
+                if n == name {
+                    has = true;
+                    if count(n, v) >= l.limit {
+                        return Some(Veto::Constraint(l.index));
+                    }
+                }
+            }
+            if !has {
+                return Some(Veto::Constraint(l.index));
+            }
+        }
+        None
+    }
+
+    pub(crate) fn resource_veto(need: &Need<'_>, free: &Free) -> Option<Veto> {
+        if free.cpu + CPU_EPSILON < need.cpu {
+            Some(Veto::Cpu)
+        } else if free.ram < need.ram {
+            Some(Veto::Ram)
+        } else if free.disk < need.disk {
+            Some(Veto::Disk)
+        } else if free.free_ports < need.ports {
+            Some(Veto::Ports)
+        } else {
+            None
+        }
+    }
+
+    fn current_count(&self, job: u32) -> impl Fn(u32, u32) -> u32 + '_ {
+        move |n, v| self.counts.get(&(job, n, v)).copied().unwrap_or(0)
+    }
+
+    /// Whether host `h` can take a task of `need` now; the cheap checks come first.
+    fn fits(&self, need: &Need<'_>, h: usize) -> bool {
+        Cluster::resource_veto(need, &self.free[h]).is_none()
+            && self.static_veto(need, h).is_none()
+            && self
+                .limit_veto(need, h, self.current_count(need.job))
+                .is_none()
+    }
+
+    /// The first veto of host `h` in the original's order, for reasons.
+    fn veto(&self, need: &Need<'_>, h: usize) -> Option<Veto> {
+        self.static_veto(need, h)
+            .or_else(|| self.limit_veto(need, h, self.current_count(need.job)))
+            .or_else(|| Cluster::resource_veto(need, &self.free[h]))
+    }
+
+    /// Takes the resources of one task of `need` on host `h`; returns the chosen ports.
+    fn take(&mut self, need: &Need<'_>, h: usize) -> BTreeMap<String, u16> {
+        let host = &self.hosts[h];
+        let f = &mut self.free[h];
+        f.cpu -= need.cpu;
+        f.ram -= need.ram;
+        f.disk -= need.disk;
+        let mut ports = BTreeMap::new();
+        let mut candidates = host.ports.clone();
+        for name in &need.config.resources.ports {
+            // `fits` made sure enough ports are free.
+            if let Some(p) = candidates.find(|p| !f.used_ports.contains(p)) {
+                f.used_ports.insert(p);
+                f.free_ports = f.free_ports.saturating_sub(1);
+                ports.insert(name.clone(), p);
+            }
+        }
+        self.count(need.job, h, 1);
+        ports
+    }
+
+    /// A reason a person can act on, for a task of `need` that fits on no host.
+    pub(crate) fn explain(&self, need: &Need<'_>) -> String {
+        if self.hosts.is_empty() {
+            return "no executor is registered; start one with `aurora-executor --scheduler URL`"
+                .to_owned();
+        }
+        let mut vetoes: BTreeMap<Veto, usize> = BTreeMap::new();
+        for h in 0..self.hosts.len() {
+            if let Some(v) = self.veto(need, h) {
+                *vetoes.entry(v).or_default() += 1;
+            }
+        }
+        self.render(need, vetoes)
+    }
+
+    pub(crate) fn render(&self, need: &Need<'_>, vetoes: BTreeMap<Veto, usize>) -> String {
+        let total = self.hosts.len();
+        let open: Vec<(&Free, &PlacementHost)> = self
+            .free
+            .iter()
+            .zip(self.hosts)
+            .filter(|(_, h)| h.maintenance.accepts_tasks())
+            .collect();
+        let res = &need.config.resources;
+        let overhead = self.config;
+        let mut parts: Vec<(usize, String)> = vetoes
+            .into_iter()
+            .map(|(veto, n)| {
+                let text = match veto {
+                    Veto::Maintenance => {
+                        format!("{n} of {total} hosts are draining or drained for maintenance")
+                    }
+                    Veto::Reserved => format!(
+                        "{n} of {total} hosts are held for tasks that preempted others there"
+                    ),
+                    Veto::Dedicated => format!(
+                        "{n} of {total} hosts are dedicated to other jobs (add a dedicated constraint to use them)"
+                    ),
+                    Veto::Constraint(i) => {
+                        let c = &need.config.constraints[i];
+                        format!(
+                            "constraint {}:{} excludes {n} of {total} hosts",
+                            c.name, c.constraint
+                        )
+                    }
+                    Veto::Cpu => format!(
+                        "insufficient cpu on {n} of {total} hosts (needs {}{}, largest free is {})",
+                        fmt_f64(need.cpu),
+                        if overhead.executor_overhead_cpu > 0.0 {
+                            format!(
+                                " = {} + {} executor overhead",
+                                fmt_f64(res.cpu),
+                                fmt_f64(overhead.executor_overhead_cpu)
+                            )
+                        } else {
+                            String::new()
+                        },
+                        fmt_f64(open.iter().map(|(f, _)| f.cpu).fold(0.0, f64::max).max(0.0))
+                    ),
+                    Veto::Ram => format!(
+                        "insufficient ram on {n} of {total} hosts (needs {} MiB{}, largest free is {} MiB)",
+                        need.ram / i128::from(MIB),
+                        if overhead.executor_overhead_ram_bytes > 0 {
+                            format!(
+                                " = {} + {} executor overhead",
+                                res.ram_bytes / MIB,
+                                overhead.executor_overhead_ram_bytes / MIB
+                            )
+                        } else {
+                            String::new()
+                        },
+                        open.iter().map(|(f, _)| f.ram).max().unwrap_or(0).max(0)
+                            / i128::from(MIB)
+                    ),
+                    Veto::Disk => format!(
+                        "insufficient disk on {n} of {total} hosts (needs {} MiB, largest free is {} MiB)",
+                        need.disk / i128::from(MIB),
+                        open.iter().map(|(f, _)| f.disk).max().unwrap_or(0).max(0)
+                            / i128::from(MIB)
+                    ),
+                    Veto::Ports => format!(
+                        "too few free ports on {n} of {total} hosts (needs {}, most free is {})",
+                        need.ports,
+                        open.iter().map(|(f, _)| f.free_ports).max().unwrap_or(0)
+                    ),
+                };
+                (n, text)
+            })
+            .collect();
+        // The commonest obstacle first: it is what a person most likely has to change.
+        parts.sort_by_key(|p| std::cmp::Reverse(p.0));
+        let list: Vec<String> = parts.into_iter().map(|(_, t)| t).collect();
+        format!("no host fits: {}", list.join("; "))
+    }
+}
+
+fn port_count(range: &RangeInclusive<u16>) -> usize {
+    if range.is_empty() {
+        0
+    } else {
+        usize::from(*range.end()) - usize::from(*range.start()) + 1
+    }
+}
+
+/// Renders a number of cores without noise, e.g. `1.25` or `4`.
+fn fmt_f64(x: f64) -> String {
+    let rounded = (x * 1000.0).round() / 1000.0;
+    format!("{rounded}")
+}
 
 /// Places as many pending tasks as fit, first fit over the hosts in their given order.
 ///
 /// ```
-/// use aurora_core::{place, PlacementInput};
-/// let plan = place(&PlacementInput { hosts: &[], assigned: &[], pending: &[] });
+/// use aurora_core::{place, PlacementConfig, PlacementInput};
+/// let plan = place(&PlacementInput {
+///     hosts: &[], assigned: &[], pending: &[], config: PlacementConfig::default(),
+///     reservations: &Default::default(),
+/// });
 /// assert!(plan.assignments.is_empty() && plan.unplaced.is_empty());
 /// ```
 pub fn place(input: &PlacementInput<'_>) -> PlacementPlan {
-    let index: HashMap<&str, usize> = input
-        .hosts
-        .iter()
-        .enumerate()
-        .map(|(i, h)| (h.host.as_str(), i))
-        .collect();
-    let mut free: Vec<Free> = input
-        .hosts
-        .iter()
-        .map(|h| Free {
-            cpu: h.cpu,
-            ram: i128::from(h.ram_bytes),
-            disk: i128::from(h.disk_bytes),
-            used_ports: BTreeSet::new(),
-        })
-        .collect();
-    let mut counts = LimitCounts::new();
-    for task in input.assigned {
-        let Some(i) = task
-            .assigned_task
-            .slave_host
-            .as_deref()
-            .and_then(|h| index.get(h))
-        else {
-            continue;
-        };
-        let res = &task.assigned_task.task.resources;
-        let f = &mut free[*i];
-        f.cpu -= res.cpu;
-        f.ram -= i128::from(res.ram_bytes);
-        f.disk -= i128::from(res.disk_bytes);
-        f.used_ports
-            .extend(task.assigned_task.assigned_ports.values().copied());
-        count_task(&mut counts, task.job(), &input.hosts[*i]);
-    }
-
+    let mut cluster = Cluster::new(input.hosts, input.config);
     let mut plan = PlacementPlan::default();
+    // Tasks with a reservation go first, on their host; the host is then closed to others.
+    let mut reserved_tasks = Vec::new();
+    for task in input.pending {
+        if let Some(h) = input
+            .reservations
+            .get(task.id())
+            .and_then(|h| cluster.index.get(h.as_str()).copied())
+        {
+            cluster.job(&task.assigned_task.task.job);
+            reserved_tasks.push((task, h));
+        }
+    }
+    let mut done: BTreeSet<&TaskId> = BTreeSet::new();
+    // Group identical task configurations of a job, keeping the order of first appearance.
+    let mut groups: Vec<(u32, &TaskConfig, Vec<&ScheduledTask>)> = Vec::new();
+    let mut by_job: FastMap<u32, Vec<usize>> = FastMap::default();
     for task in input.pending {
         let config = &task.assigned_task.task;
-        let mut vetoes: BTreeMap<Veto, usize> = BTreeMap::new();
-        let mut chosen = None;
-        for (i, host) in input.hosts.iter().enumerate() {
-            match check_host(config, host, &free[i], &counts) {
-                Ok(()) => {
-                    chosen = Some(i);
-                    break;
-                }
-                Err(veto) => *vetoes.entry(veto).or_default() += 1,
+        let job = cluster.job(&config.job);
+        let candidates = by_job.entry(job).or_default();
+        match candidates
+            .iter()
+            .find(|&&g| std::ptr::eq(groups[g].1, config) || groups[g].1 == config)
+        {
+            Some(&g) => groups[g].2.push(task),
+            None => {
+                candidates.push(groups.len());
+                groups.push((job, config, vec![task]));
             }
         }
-        match chosen {
-            Some(i) => {
-                let host = &input.hosts[i];
-                let f = &mut free[i];
-                let res = &config.resources;
-                f.cpu -= res.cpu;
-                f.ram -= i128::from(res.ram_bytes);
-                f.disk -= i128::from(res.disk_bytes);
-                let mut ports = BTreeMap::new();
-                let mut candidates = host.ports.clone();
-                for name in &res.ports {
-                    // check_host made sure enough ports are free.
-                    if let Some(p) = candidates.find(|p| !f.used_ports.contains(p)) {
-                        f.used_ports.insert(p);
-                        ports.insert(name.clone(), p);
-                    }
-                }
-                count_task(&mut counts, &config.job, host);
-                plan.assignments.push(Assignment {
+    }
+    cluster.charge_assigned(input.assigned);
+    for (task, h) in reserved_tasks {
+        let config = &task.assigned_task.task;
+        let job = cluster.job(&config.job);
+        let need = cluster.compile(job, config);
+        if cluster.fits(&need, h) {
+            let ports = cluster.take(&need, h);
+            plan.assignments.push(Assignment {
+                task_id: task.id().clone(),
+                host: cluster.hosts[h].host.clone(),
+                ports,
+            });
+            done.insert(task.id());
+        } else {
+            cluster.reserved[h] = true;
+        }
+    }
+
+    for (job, config, tasks) in groups {
+        let need = cluster.compile(job, config);
+        let mut cursor = 0;
+        let mut rest = tasks.into_iter().filter(|t| !done.contains(t.id()));
+        for task in rest.by_ref() {
+            while cursor < cluster.hosts.len() && !cluster.fits(&need, cursor) {
+                cursor += 1;
+            }
+            if cursor == cluster.hosts.len() {
+                let reason = cluster.explain(&need);
+                plan.unplaced.push(Unplaced {
                     task_id: task.id().clone(),
-                    host: host.host.clone(),
-                    ports,
+                    reason,
+                });
+                break;
+            }
+            let ports = cluster.take(&need, cursor);
+            plan.assignments.push(Assignment {
+                task_id: task.id().clone(),
+                host: cluster.hosts[cursor].host.clone(),
+                ports,
+            });
+        }
+        if let Some(last) = plan.unplaced.last().map(|u| u.reason.clone()) {
+            for task in rest {
+                plan.unplaced.push(Unplaced {
+                    task_id: task.id().clone(),
+                    reason: last.clone(),
                 });
             }
-            None => plan.unplaced.push(Unplaced {
-                task_id: task.id().clone(),
-                reason: explain(input.hosts, &free, &config.resources, vetoes),
-            }),
         }
     }
     plan
-}
-
-fn count_task(counts: &mut LimitCounts, job: &JobKey, host: &PlacementHost) {
-    for (name, values) in &host.attributes {
-        for value in values {
-            *counts
-                .entry((job.clone(), name.clone(), value.clone()))
-                .or_default() += 1;
-        }
-    }
-}
-
-fn check_host(
-    config: &TaskConfig,
-    host: &PlacementHost,
-    free: &Free,
-    counts: &LimitCounts,
-) -> Result<(), Veto> {
-    let empty = BTreeSet::new();
-    let veto = |c: &Constraint| Veto::Constraint(format!("{}:{}", c.name, c.constraint));
-    for c in &config.constraints {
-        if let TaskConstraint::Value { negated, values } = &c.constraint {
-            let have = host.attributes.get(&c.name).unwrap_or(&empty);
-            if *negated == values.iter().any(|v| have.contains(v)) {
-                return Err(veto(c));
-            }
-        }
-    }
-    for c in &config.constraints {
-        if let TaskConstraint::Limit { limit } = &c.constraint {
-            let Some(have) = host.attributes.get(&c.name).filter(|v| !v.is_empty()) else {
-                return Err(veto(c));
-            };
-            for value in have {
-                let key = (config.job.clone(), c.name.clone(), value.clone());
-                if counts.get(&key).copied().unwrap_or(0) >= *limit {
-                    return Err(veto(c));
-                }
-            }
-        }
-    }
-    let res = &config.resources;
-    if free.cpu + CPU_EPSILON < res.cpu {
-        return Err(Veto::Cpu);
-    }
-    if free.ram < i128::from(res.ram_bytes) {
-        return Err(Veto::Ram);
-    }
-    if free.disk < i128::from(res.disk_bytes) {
-        return Err(Veto::Disk);
-    }
-    if free.free_ports(&host.ports) < res.ports.len() {
-        return Err(Veto::Ports);
-    }
-    Ok(())
-}
-
-fn explain(
-    hosts: &[PlacementHost],
-    free: &[Free],
-    need: &Resources,
-    vetoes: BTreeMap<Veto, usize>,
-) -> String {
-    if hosts.is_empty() {
-        return "no executor is registered; start one with `aurora-executor --scheduler URL`"
-            .to_owned();
-    }
-    let total = hosts.len();
-    let mut parts: Vec<(usize, String)> = vetoes
-        .into_iter()
-        .map(|(veto, n)| {
-            let text = match veto {
-                Veto::Constraint(c) => format!("constraint {c} excludes {n} of {total} hosts"),
-                Veto::Cpu => format!(
-                    "insufficient cpu on {n} of {total} hosts (needs {}, largest free is {})",
-                    need.cpu,
-                    free.iter().map(|f| f.cpu).fold(0.0, f64::max).max(0.0)
-                ),
-                Veto::Ram => format!(
-                    "insufficient ram on {n} of {total} hosts (needs {} MiB, largest free is {} MiB)",
-                    need.ram_bytes / MIB,
-                    free.iter().map(|f| f.ram).max().unwrap_or(0).max(0) / i128::from(MIB)
-                ),
-                Veto::Disk => format!(
-                    "insufficient disk on {n} of {total} hosts (needs {} MiB, largest free is {} MiB)",
-                    need.disk_bytes / MIB,
-                    free.iter().map(|f| f.disk).max().unwrap_or(0).max(0) / i128::from(MIB)
-                ),
-                Veto::Ports => format!(
-                    "too few free ports on {n} of {total} hosts (needs {}, most free is {})",
-                    need.ports.len(),
-                    free.iter()
-                        .zip(hosts)
-                        .map(|(f, h)| f.free_ports(&h.ports))
-                        .max()
-                        .unwrap_or(0)
-                ),
-            };
-            (n, text)
-        })
-        .collect();
-    // The commonest obstacle first: it is what a person most likely has to change.
-    parts.sort_by_key(|p| std::cmp::Reverse(p.0));
-    let list: Vec<String> = parts.into_iter().map(|(_, t)| t).collect();
-    format!("no host fits: {}", list.join("; "))
 }
 
 const MIB: u64 = 1024 * 1024;
@@ -326,7 +793,8 @@ const MIB: u64 = 1024 * 1024;
 mod tests {
     use super::*;
     use crate::{
-        AssignedTask, ExecutorConfig, Identity, ScheduleStatus, TaskConfig, TaskConstraint,
+        AssignedTask, ExecutorConfig, Identity, Resources, ScheduleStatus, TaskConfig,
+        TaskConstraint,
     };
 
     fn host(name: &str, rack: &str, cpu: f64) -> PlacementHost {
@@ -340,6 +808,7 @@ mod tests {
             ram_bytes: 1024 * MIB,
             disk_bytes: 1024 * MIB,
             ports: 31000..=31002,
+            maintenance: MaintenanceMode::None,
         }
     }
 
@@ -397,8 +866,25 @@ mod tests {
         t
     }
 
-    /// Runs placement and renders the plan as `task -> host` or `task: reason` lines.
+    /// Runs placement without executor overhead and renders the plan as `task -> host` or
+    /// `task: reason` lines.
     fn check(
+        hosts: &[PlacementHost],
+        assigned: &[ScheduledTask],
+        pending: &[ScheduledTask],
+        expect: &[&str],
+    ) {
+        check_with(
+            PlacementConfig::NO_OVERHEAD,
+            hosts,
+            assigned,
+            pending,
+            expect,
+        );
+    }
+
+    fn check_with(
+        config: PlacementConfig,
         hosts: &[PlacementHost],
         assigned: &[ScheduledTask],
         pending: &[ScheduledTask],
@@ -410,6 +896,8 @@ mod tests {
             hosts,
             assigned: &assigned,
             pending: &pending,
+            config,
+            reservations: &BTreeMap::new(),
         });
         let mut got: Vec<String> = plan
             .assignments
@@ -594,5 +1082,159 @@ mod tests {
             .collect();
         assert_eq!(hosts.len(), 1);
         assert_eq!(hosts[0].constraint, TaskConstraint::Limit { limit: 3 });
+    }
+
+    #[test]
+    fn executor_overhead_is_added_to_every_task() {
+        let hosts = [host("h1", "r1", 2.0)];
+        let c = &[("host", "limit:5")];
+        check_with(
+            PlacementConfig::default(),
+            &hosts,
+            &[on(task("z", 0, 0.5, &[]), "h1")],
+            &[task("a", 0, 0.5, c), task("a", 1, 0.5, c)],
+            &[
+                "a-0 -> h1",
+                "a-1: no host fits: insufficient cpu on 1 of 1 hosts (needs 0.75 = 0.5 + 0.25 executor overhead, largest free is 0.5)",
+            ],
+        );
+    }
+
+    #[test]
+    fn production_services_get_a_rack_limit_unless_they_set_one() {
+        let prod = |constraints: &[(&str, &str)]| {
+            let mut t = task("a", 0, 1.0, constraints).assigned_task.task;
+            t.constraints.clear();
+            for (n, v) in constraints {
+                t.constraints.push(Constraint {
+                    name: (*n).to_owned(),
+                    constraint: TaskConstraint::parse(n, v).unwrap(),
+                });
+            }
+            t.production = true;
+            t.is_service = true;
+            add_default_constraints(&mut t);
+            t.constraints
+                .iter()
+                .map(|c| format!("{}:{}", c.name, c.constraint))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(prod(&[]), ["host:limit:1", "rack:limit:1"]);
+        assert_eq!(
+            prod(&[("rack", "limit:3")]),
+            ["rack:limit:3", "host:limit:1"]
+        );
+        assert_eq!(
+            prod(&[("dedicated", "www/db")]),
+            ["dedicated:www/db", "host:limit:1"]
+        );
+    }
+
+    #[test]
+    fn dedicated_hosts_take_only_jobs_that_ask_for_them() {
+        let mut special = host("h1", "r1", 4.0);
+        special
+            .attributes
+            .insert("dedicated".into(), BTreeSet::from(["www/db".into()]));
+        let hosts = [special, host("h2", "r2", 4.0)];
+        check(
+            &hosts,
+            &[],
+            &[
+                task("plain", 0, 1.0, &[]),
+                task("db", 0, 1.0, &[("dedicated", "www/db")]),
+                task("plain2", 0, 1.0, &[("rack", "r1")]),
+            ],
+            &[
+                "plain-0 -> h2",
+                "db-0 -> h1",
+                "plain2-0: no host fits: 1 of 2 hosts are dedicated to other jobs (add a dedicated constraint to use them); constraint rack:r1 excludes 1 of 2 hosts",
+            ],
+        );
+        let ok = task("db", 0, 1.0, &[("dedicated", "www/db")])
+            .assigned_task
+            .task;
+        assert_eq!(validate_dedicated(&ok), Ok(()));
+        let bad = task("db", 0, 1.0, &[("dedicated", "other/db")])
+            .assigned_task
+            .task;
+        let e = validate_dedicated(&bad).unwrap_err().to_string();
+        assert!(
+            e.contains("dedicated:other/db is not valid for role www"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn hosts_in_maintenance_take_no_tasks() {
+        let mut draining = host("h1", "r1", 4.0);
+        draining.maintenance = MaintenanceMode::Draining;
+        let mut scheduled = host("h2", "r2", 4.0);
+        scheduled.maintenance = MaintenanceMode::Scheduled;
+        check(
+            &[draining, scheduled],
+            &[],
+            &[task("a", 0, 1.0, &[]), task("a", 1, 1.0, &[])],
+            &[
+                "a-0 -> h2",
+                "a-1: no host fits: 1 of 2 hosts are draining or drained for maintenance; constraint host:limit:1 excludes 1 of 2 hosts",
+            ],
+        );
+    }
+
+    #[test]
+    fn groups_keep_first_fit_and_differing_configs_of_one_job_share_limits() {
+        let hosts: Vec<_> = (0..4).map(|i| host(&format!("h{i}"), "r", 4.0)).collect();
+        let mut canary = task("a", 2, 1.0, &[]);
+        canary.assigned_task.task.priority = 5;
+        check(
+            &hosts,
+            &[],
+            &[task("a", 0, 1.0, &[]), canary, task("a", 1, 1.0, &[])],
+            &["a-0 -> h0", "a-1 -> h1", "a-2 -> h2"],
+        );
+    }
+
+    #[test]
+    fn a_reserved_host_takes_only_its_task() {
+        let hosts = [host("h1", "r1", 2.0), host("h2", "r2", 1.0)];
+        let big = task("big", 0, 2.0, &[]);
+        let small = task("small", 0, 1.0, &[]);
+        let reservations = BTreeMap::from([(big.id().clone(), "h1".to_owned())]);
+        let plan = |assigned: &[&ScheduledTask]| {
+            place(&PlacementInput {
+                hosts: &hosts,
+                assigned,
+                pending: &[&small, &big],
+                config: PlacementConfig::NO_OVERHEAD,
+                reservations: &reservations,
+            })
+        };
+        // While the victim still runs on h1, nobody else may take h1.
+        let victim = on(task("victim", 0, 1.0, &[]), "h1");
+        let p = plan(&[&victim]);
+        assert_eq!(p.assignments.len(), 1);
+        assert_eq!(p.assignments[0].host, "h2");
+        assert!(
+            p.unplaced[0]
+                .reason
+                .contains("1 of 2 hosts are held for tasks that preempted others there"),
+            "{:?}",
+            p.unplaced
+        );
+        // Once it left, the reserved task is placed there first.
+        let p = plan(&[]);
+        let got: Vec<(String, String)> = p
+            .assignments
+            .iter()
+            .map(|a| (a.task_id.0.clone(), a.host.clone()))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("big-0".to_owned(), "h1".to_owned()),
+                ("small-0".to_owned(), "h2".to_owned())
+            ]
+        );
     }
 }

@@ -2,29 +2,39 @@
 //! changes go out as [`Op`]s that the service makes durable before it answers.
 //!
 //! Every task state change goes through [`aurora_core::transition`]; this module only applies
-//! the side effects it returns.
+//! the side effects it returns. Placement, preemption, quota and the timing rules of the
+//! lifecycle are pure functions of `aurora-core`; this module feeds them a view and applies
+//! their plans.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
 
 use aurora_core::api::{
-    CreateJobRequest, CreateJobResponse, ErrorCode, ExecutorTaskState, ExecutorWork,
-    HeartbeatRequest, JobSummary, JobsResponse, KillRequest, KillResponse, RegisterExecutorRequest,
-    StatusUpdate, TasksResponse,
+    AddInstancesRequest, AddInstancesResponse, CreateJobRequest, CreateJobResponse, ErrorCode,
+    ExecutorTaskState, ExecutorWork, HeartbeatRequest, JobSummary, JobsResponse, KillRequest,
+    KillResponse, MaintenanceResponse, QuotaResponse, RegisterExecutorRequest, RestartRequest,
+    RestartResponse, SetQuotaRequest, StatusUpdate, TasksResponse,
 };
 use aurora_core::{
-    AssignedTask, JobKey, PlacementHost, PlacementInput, ScheduleStatus, ScheduledTask,
-    SideEffects, TaskEvent, TaskFacts, TaskId, TaskTarget, Transition, add_default_constraints,
-    place, transition,
+    AssignedTask, JobConfiguration, JobKey, LifecycleConfig, MaintenanceMode, PlacementConfig,
+    PlacementHost, PlacementInput, PreemptionInput, ResourceAggregate, ScheduleStatus,
+    ScheduledTask, SideEffects, TaskConfig, TaskEvent, TaskFacts, TaskId, TaskTarget, Transition,
+    add_default_constraints, check_quota, consumes_quota, find_preemption, flapping_penalty_ms,
+    place, transient_state_expired, transition, validate_dedicated,
 };
 
 use crate::RequestError;
 use crate::state::State;
-use crate::storage::{HostRecord, Op};
+use crate::storage::{HostRecord, Op, StateSnapshot};
 
 /// The most instances one job may have, as in the original.
 pub(crate) const MAX_TASKS_PER_JOB: u32 = 4000;
 /// The longest task id the original accepts.
 const MAX_TASK_ID_LEN: usize = 165;
+/// How many preemption searches one scheduling round may run.
+const MAX_PREEMPTION_SEARCHES_PER_ROUND: usize = 16;
+/// How far back a flapping penalty looks (the penalty is capped long before).
+const MAX_ANCESTORS_CONSIDERED: usize = 32;
 
 /// Settings the logic depends on.
 #[derive(Debug, Clone)]
@@ -33,6 +43,58 @@ pub(crate) struct EngineConfig {
     pub(crate) hostname: String,
     pub(crate) heartbeat_interval_ms: u64,
     pub(crate) executor_timeout_ms: u64,
+    pub(crate) lifecycle: LifecycleConfig,
+    pub(crate) placement: PlacementConfig,
+    pub(crate) kill_retry_initial_ms: u64,
+    pub(crate) kill_retry_max_ms: u64,
+    pub(crate) preemption_delay_ms: u64,
+    pub(crate) history: HistoryConfig,
+}
+
+/// How long ended tasks are kept, after the original's `history_*` settings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct HistoryConfig {
+    /// Ended tasks older than this are removed (original: 2 days).
+    pub(crate) prune_threshold_ms: i64,
+    /// At most this many ended tasks are kept per job (original: 100).
+    pub(crate) max_per_job: usize,
+    /// Ended tasks younger than this are always kept (original: 1 hour).
+    pub(crate) min_retention_ms: i64,
+    /// How often to look, in milliseconds.
+    pub(crate) interval_ms: i64,
+}
+
+impl Default for HistoryConfig {
+    fn default() -> HistoryConfig {
+        HistoryConfig {
+            prune_threshold_ms: 2 * 24 * 3_600_000,
+            max_per_job: 100,
+            min_retention_ms: 3_600_000,
+            interval_ms: 60_000,
+        }
+    }
+}
+
+impl EngineConfig {
+    #[cfg(test)]
+    pub(crate) fn for_tests() -> EngineConfig {
+        EngineConfig {
+            cluster: "local".into(),
+            hostname: "sched".into(),
+            heartbeat_interval_ms: 500,
+            executor_timeout_ms: 10_000,
+            // No flapping unless a test asks for it.
+            lifecycle: LifecycleConfig {
+                flapping_threshold_ms: 0,
+                ..LifecycleConfig::default()
+            },
+            placement: PlacementConfig::NO_OVERHEAD,
+            kill_retry_initial_ms: 1_000,
+            kill_retry_max_ms: 8_000,
+            preemption_delay_ms: 0,
+            history: HistoryConfig::default(),
+        }
+    }
 }
 
 /// Counters exported on `/vars`.
@@ -41,8 +103,23 @@ pub(crate) struct Counters {
     pub(crate) placements: u64,
     pub(crate) illegal_transitions: u64,
     pub(crate) tasks_rescheduled: u64,
+    pub(crate) tasks_throttled: u64,
     pub(crate) executors_timed_out: u64,
     pub(crate) jobs_created: u64,
+    pub(crate) transient_timeouts: u64,
+    pub(crate) kills_sent: u64,
+    pub(crate) kill_retries: u64,
+    pub(crate) reconciled_lost: u64,
+    pub(crate) preemptions: u64,
+    pub(crate) preemption_searches: u64,
+    pub(crate) tasks_pruned: u64,
+}
+
+/// When to deliver a kill again.
+#[derive(Debug, Clone, Copy)]
+struct KillRetry {
+    next_ms: i64,
+    interval_ms: i64,
 }
 
 /// The state plus what is known only in memory (executor liveness, kills to deliver).
@@ -54,8 +131,20 @@ pub(crate) struct Engine {
     /// Kills to deliver that the task's state does not imply (zombies, unknown tasks), by
     /// host; dropped once the executor stops reporting the task.
     kill_requests: BTreeMap<String, BTreeSet<TaskId>>,
+    /// When each kill is due again, by host.
+    kill_retries: HashMap<String, HashMap<TaskId, KillRetry>>,
     /// Why each pending task is not placed, from the last scheduling round.
     pub(crate) pending_reasons: BTreeMap<TaskId, String>,
+    /// When each THROTTLED task becomes PENDING, and why it waits.
+    throttled: HashMap<TaskId, (i64, String)>,
+    /// Pending tasks with victims on their way out, and the victims.
+    preempting_for: HashMap<TaskId, Vec<TaskId>>,
+    /// The host each of those pending tasks waits for; nobody else is placed there.
+    reservations: BTreeMap<TaskId, String>,
+    /// When ended tasks were last pruned.
+    last_prune_ms: i64,
+    /// The hosts placement sees; rebuilt when executors or maintenance change.
+    hosts_cache: Option<Arc<Vec<PlacementHost>>>,
     batch: Vec<Op>,
     nonce: Box<dyn FnMut() -> String + Send>,
     pub(crate) counters: Counters,
@@ -70,20 +159,52 @@ impl std::fmt::Debug for Engine {
     }
 }
 
+fn invalid(message: impl Into<String>) -> RequestError {
+    RequestError::new(ErrorCode::InvalidRequest, message)
+}
+
+fn ms(v: u64) -> i64 {
+    i64::try_from(v).unwrap_or(i64::MAX)
+}
+
 impl Engine {
     /// Wraps recovered state; every known host counts as alive from `now` so that executors
     /// get a full timeout to come back after a scheduler restart.
     pub(crate) fn new(state: State, config: EngineConfig, now: i64) -> Engine {
         let live = state.hosts.keys().map(|h| (h.clone(), now)).collect();
-        Engine {
+        let mut engine = Engine {
             state,
             config,
             live,
             kill_requests: BTreeMap::new(),
+            kill_retries: HashMap::new(),
             pending_reasons: BTreeMap::new(),
+            throttled: HashMap::new(),
+            preempting_for: HashMap::new(),
+            reservations: BTreeMap::new(),
+            last_prune_ms: now,
+            hosts_cache: None,
             batch: Vec::new(),
             nonce: Box::new(|| uuid::Uuid::new_v4().to_string()),
             counters: Counters::default(),
+        };
+        engine.recompute_throttles();
+        engine
+    }
+
+    /// Rebuilds the release times of THROTTLED tasks from their ancestry (after recovery).
+    fn recompute_throttles(&mut self) {
+        self.throttled.clear();
+        let throttled: Vec<Arc<ScheduledTask>> = self
+            .state
+            .in_status(ScheduleStatus::Throttled)
+            .cloned()
+            .collect();
+        for t in throttled {
+            let since = t.task_events.last().map_or(0, |e| e.timestamp_ms);
+            let penalty = self.penalty_after(t.ancestor_id.as_ref());
+            self.throttled
+                .insert(t.id().clone(), (since + penalty, throttle_reason(penalty)));
         }
     }
 
@@ -107,7 +228,111 @@ impl Engine {
         self.batch.push(op);
     }
 
+    /// Why a task is not running yet, if it is waiting.
+    pub(crate) fn reason(&self, id: &TaskId) -> Option<&str> {
+        self.pending_reasons
+            .get(id)
+            .or_else(|| self.throttled.get(id).map(|(_, r)| r))
+            .map(String::as_str)
+    }
+
+    /// Every waiting task with its reason.
+    pub(crate) fn all_reasons(&self) -> BTreeMap<TaskId, String> {
+        let mut all = self.pending_reasons.clone();
+        for (id, (_, r)) in &self.throttled {
+            all.insert(id.clone(), r.clone());
+        }
+        all
+    }
+
     // ---- client requests ----
+
+    fn job_key(&self, role: &str, environment: &str, name: &str) -> Result<JobKey, RequestError> {
+        JobKey::new(&self.config.cluster, role, environment, name)
+            .map_err(|e| invalid(e.to_string()))
+    }
+
+    fn existing_job(&self, key: &JobKey) -> Result<Arc<JobConfiguration>, RequestError> {
+        self.state.jobs.get(key).cloned().ok_or_else(|| {
+            RequestError::new(
+                ErrorCode::NotFound,
+                format!(
+                    "no job {key} on this scheduler; list jobs with GET /api/jobs?role={}",
+                    key.role()
+                ),
+            )
+        })
+    }
+
+    /// Problems with a task configuration, each naming the bad value.
+    fn task_problems(&self, task: &TaskConfig, key: &JobKey) -> Vec<String> {
+        let mut problems = Vec::new();
+        if task.job != *key {
+            problems.push(format!(
+                "task_config.job is {} but the job key is {key}; they must be the same",
+                task.job
+            ));
+        }
+        let res = &task.resources;
+        if !(res.cpu.is_finite() && res.cpu > 0.0) {
+            problems.push(format!("cpu {} must be a positive number", res.cpu));
+        }
+        if res.ram_bytes == 0 {
+            problems.push("ram must be positive".to_owned());
+        }
+        if res.disk_bytes == 0 {
+            problems.push("disk must be positive".to_owned());
+        }
+        if let Err(e) = validate_dedicated(task) {
+            problems.push(e.to_string());
+        }
+        problems
+    }
+
+    /// Production resources the active tasks of a role use, and non-production ones.
+    fn consumption(&self, role: &str) -> (ResourceAggregate, ResourceAggregate) {
+        let mut prod = ResourceAggregate::default();
+        let mut other = ResourceAggregate::default();
+        for key in self.state.jobs.keys().filter(|k| k.role() == role) {
+            for t in self.state.tasks_of(key).filter(|t| t.status.is_active()) {
+                let r = ResourceAggregate::of(&t.assigned_task.task.resources);
+                if consumes_quota(&t.assigned_task.task) {
+                    prod = prod.plus(r);
+                } else {
+                    other = other.plus(r);
+                }
+            }
+        }
+        (prod, other)
+    }
+
+    /// Checks that `n` more tasks of `task` fit the role's quota (production only).
+    fn check_quota(&self, task: &TaskConfig, n: u32) -> Result<(), RequestError> {
+        if !consumes_quota(task) {
+            return Ok(());
+        }
+        let role = task.job.role();
+        let quota = self.state.quotas.get(role).copied().unwrap_or_default();
+        let (used, _) = self.consumption(role);
+        let request = ResourceAggregate::of(&task.resources).times(n);
+        check_quota(role, &quota, &used, &request).map_err(|e| invalid(e.to_string()))
+    }
+
+    fn new_task(&mut self, config: &TaskConfig, instance: u32, now: i64) -> ScheduledTask {
+        ScheduledTask {
+            assigned_task: AssignedTask {
+                task_id: TaskId::generate(now, &config.job, instance, &(self.nonce)()),
+                slave_host: None,
+                instance_id: instance,
+                task: config.clone(),
+                assigned_ports: BTreeMap::new(),
+            },
+            status: ScheduleStatus::Init,
+            failure_count: 0,
+            ancestor_id: None,
+            task_events: Vec::new(),
+        }
+    }
 
     pub(crate) fn create_job(
         &mut self,
@@ -125,27 +350,12 @@ impl Engine {
                 self.config.cluster
             ));
         }
-        if job.task_config.job != key {
-            problems.push(format!(
-                "task_config.job is {} but the job key is {key}; they must be the same",
-                job.task_config.job
-            ));
-        }
+        problems.extend(self.task_problems(&job.task_config, &key));
         if !(1..=MAX_TASKS_PER_JOB).contains(&job.instance_count) {
             problems.push(format!(
                 "instance_count {} is out of range; use 1 to {MAX_TASKS_PER_JOB}",
                 job.instance_count
             ));
-        }
-        let res = &job.task_config.resources;
-        if !(res.cpu.is_finite() && res.cpu > 0.0) {
-            problems.push(format!("cpu {} must be a positive number", res.cpu));
-        }
-        if res.ram_bytes == 0 {
-            problems.push("ram must be positive".to_owned());
-        }
-        if res.disk_bytes == 0 {
-            problems.push("disk must be positive".to_owned());
         }
         if job.cron_schedule.is_some() {
             problems.push(
@@ -166,10 +376,10 @@ impl Engine {
             ));
         }
         if !problems.is_empty() {
-            return Err(RequestError::new(
-                ErrorCode::InvalidRequest,
-                format!("invalid job {key}: {}", problems.join("; ")),
-            ));
+            return Err(invalid(format!(
+                "invalid job {key}: {}",
+                problems.join("; ")
+            )));
         }
         if self.state.job_is_active(&key) {
             return Err(RequestError::new(
@@ -179,27 +389,17 @@ impl Engine {
                 ),
             ));
         }
+        self.check_quota(&job.task_config, job.instance_count)?;
         add_default_constraints(&mut job.task_config);
+        let job = Arc::new(job);
         self.commit(Op::SaveJob {
-            job: Box::new(job.clone()),
+            job: Arc::clone(&job),
         });
         let mut tasks = Vec::with_capacity(job.instance_count as usize);
         for instance in 0..job.instance_count {
-            let task = ScheduledTask {
-                assigned_task: AssignedTask {
-                    task_id: TaskId::generate(now, &key, instance, &(self.nonce)()),
-                    slave_host: None,
-                    instance_id: instance,
-                    task: job.task_config.clone(),
-                    assigned_ports: BTreeMap::new(),
-                },
-                status: ScheduleStatus::Init,
-                failure_count: 0,
-                ancestor_id: None,
-                task_events: Vec::new(),
-            };
-            if let Some(t) = self.initial(task, now) {
-                tasks.push(t);
+            let task = self.new_task(&job.task_config, instance, now);
+            if let Some(t) = self.initial(task, 0, now) {
+                tasks.push(Arc::new(t));
             }
         }
         let task_ids: Vec<TaskId> = tasks.iter().map(|t| t.id().clone()).collect();
@@ -215,6 +415,114 @@ impl Engine {
         })
     }
 
+    pub(crate) fn add_instances(
+        &mut self,
+        role: &str,
+        environment: &str,
+        name: &str,
+        req: AddInstancesRequest,
+        now: i64,
+    ) -> Result<AddInstancesResponse, RequestError> {
+        let key = self.job_key(role, environment, name)?;
+        let job = self.existing_job(&key)?;
+        let mut config = req.task_config;
+        let mut problems = self.task_problems(&config, &key);
+        if req.instances.is_empty() {
+            problems.push("instances is empty; name the instance ids to add".to_owned());
+        }
+        if let Some(bad) = req.instances.iter().find(|i| **i >= MAX_TASKS_PER_JOB) {
+            problems.push(format!(
+                "instance {bad} is out of range; use 0 to {}",
+                MAX_TASKS_PER_JOB - 1
+            ));
+        }
+        if !problems.is_empty() {
+            return Err(invalid(format!(
+                "invalid instances for job {key}: {}",
+                problems.join("; ")
+            )));
+        }
+        let active: BTreeSet<u32> = self
+            .state
+            .tasks_of(&key)
+            .filter(|t| t.status.is_active() && req.instances.contains(&t.instance()))
+            .map(|t| t.instance())
+            .collect();
+        if !active.is_empty() {
+            let list: Vec<String> = active.iter().map(u32::to_string).collect();
+            return Err(RequestError::new(
+                ErrorCode::Conflict,
+                format!(
+                    "instances {} of job {key} are active; kill them first or use other instance ids",
+                    list.join(", ")
+                ),
+            ));
+        }
+        let n = u32::try_from(req.instances.len()).unwrap_or(u32::MAX);
+        self.check_quota(&config, n)?;
+        add_default_constraints(&mut config);
+        let highest = req.instances.iter().max().copied().unwrap_or(0);
+        if highest >= job.instance_count {
+            let mut updated = (*job).clone();
+            updated.instance_count = highest + 1;
+            self.commit(Op::SaveJob {
+                job: Arc::new(updated),
+            });
+        }
+        let mut tasks = Vec::new();
+        for &instance in &req.instances {
+            let task = self.new_task(&config, instance, now);
+            if let Some(t) = self.initial(task, 0, now) {
+                tasks.push(Arc::new(t));
+            }
+        }
+        let task_ids: Vec<TaskId> = tasks.iter().map(|t| t.id().clone()).collect();
+        self.commit(Op::SaveTasks { tasks });
+        Ok(AddInstancesResponse {
+            message: format!(
+                "{} new tasks pending for job {}",
+                task_ids.len(),
+                key.path_in_cluster()
+            ),
+            task_ids,
+        })
+    }
+
+    /// Moves the matching active tasks of a job towards `target`; returns the ids moved.
+    fn move_job_tasks(
+        &mut self,
+        key: &JobKey,
+        instances: Option<&BTreeSet<u32>>,
+        filter: impl Fn(ScheduleStatus) -> bool,
+        target: ScheduleStatus,
+        message: &str,
+        now: i64,
+    ) -> Vec<TaskId> {
+        let ids: Vec<TaskId> = self
+            .state
+            .tasks_of(key)
+            .filter(|t| t.status.is_active() && filter(t.status))
+            .filter(|t| instances.is_none_or(|i| i.contains(&t.instance())))
+            .map(|t| t.id().clone())
+            .collect();
+        let mut moved = Vec::new();
+        for id in ids {
+            if self
+                .change(
+                    &id,
+                    TaskTarget::Status(target),
+                    Some(message.to_owned()),
+                    now,
+                    |_| {},
+                )
+                .is_legal()
+            {
+                moved.push(id);
+            }
+        }
+        moved
+    }
+
     pub(crate) fn kill_job(
         &mut self,
         role: &str,
@@ -223,45 +531,20 @@ impl Engine {
         req: KillRequest,
         now: i64,
     ) -> Result<KillResponse, RequestError> {
-        let key = JobKey::new(&self.config.cluster, role, environment, name)
-            .map_err(|e| RequestError::new(ErrorCode::InvalidRequest, e.to_string()))?;
-        if !self.state.jobs.contains_key(&key) {
-            return Err(RequestError::new(
-                ErrorCode::NotFound,
-                format!("no job {key} on this scheduler; list jobs with GET /api/jobs?role={role}"),
-            ));
-        }
-        let ids: Vec<TaskId> = self
-            .state
-            .tasks
-            .values()
-            .filter(|t| t.job() == &key && t.status.is_active())
-            .filter(|t| {
-                req.instances
-                    .as_ref()
-                    .is_none_or(|i| i.contains(&t.instance()))
-            })
-            .map(|t| t.id().clone())
-            .collect();
+        let key = self.job_key(role, environment, name)?;
+        self.existing_job(&key)?;
         let message = req
             .message
             .clone()
             .unwrap_or_else(|| "Killed by user request".to_owned());
-        let mut killed = Vec::new();
-        for id in ids {
-            if self
-                .change(
-                    &id,
-                    TaskTarget::Status(ScheduleStatus::Killing),
-                    Some(message.clone()),
-                    now,
-                    |_| {},
-                )
-                .is_legal()
-            {
-                killed.push(id);
-            }
-        }
+        let killed = self.move_job_tasks(
+            &key,
+            req.instances.as_ref(),
+            |_| true,
+            ScheduleStatus::Killing,
+            &message,
+            now,
+        );
         let message = if killed.is_empty() {
             format!("no active tasks of job {} to kill", key.path_in_cluster())
         } else {
@@ -274,14 +557,54 @@ impl Engine {
         Ok(KillResponse { message, killed })
     }
 
+    pub(crate) fn restart(
+        &mut self,
+        role: &str,
+        environment: &str,
+        name: &str,
+        req: RestartRequest,
+        now: i64,
+    ) -> Result<RestartResponse, RequestError> {
+        let key = self.job_key(role, environment, name)?;
+        self.existing_job(&key)?;
+        let restarted = self.move_job_tasks(
+            &key,
+            req.instances.as_ref(),
+            |s| {
+                matches!(
+                    s,
+                    ScheduleStatus::Assigned | ScheduleStatus::Starting | ScheduleStatus::Running
+                )
+            },
+            ScheduleStatus::Restarting,
+            "Restarting by user request",
+            now,
+        );
+        Ok(RestartResponse {
+            message: format!(
+                "restarting {} tasks of job {}",
+                restarted.len(),
+                key.path_in_cluster()
+            ),
+            restarted,
+        })
+    }
+
     pub(crate) fn tasks(&self, query: &TaskQuery) -> TasksResponse {
-        let mut tasks: Vec<ScheduledTask> = self
-            .state
-            .tasks
-            .values()
-            .filter(|t| query.matches(t))
-            .cloned()
-            .collect();
+        let matching: Vec<&Arc<ScheduledTask>> = match query.job_key(&self.config.cluster) {
+            Some(key) => self
+                .state
+                .tasks_of(&key)
+                .filter(|t| query.matches(t))
+                .collect(),
+            None => self
+                .state
+                .tasks
+                .values()
+                .filter(|t| query.matches(t))
+                .collect(),
+        };
+        let mut tasks: Vec<ScheduledTask> = matching.into_iter().map(|t| (**t).clone()).collect();
         tasks.sort_by(|a, b| {
             (a.job(), a.instance(), first_event(a), a.id()).cmp(&(
                 b.job(),
@@ -290,30 +613,188 @@ impl Engine {
                 b.id(),
             ))
         });
-        TasksResponse { tasks }
+        let pending_reasons = tasks
+            .iter()
+            .filter_map(|t| self.reason(t.id()).map(|r| (t.id().clone(), r.to_owned())))
+            .collect();
+        TasksResponse {
+            tasks,
+            pending_reasons,
+        }
     }
 
     pub(crate) fn jobs(&self, role: Option<&str>) -> JobsResponse {
-        let mut counts: BTreeMap<&JobKey, BTreeMap<ScheduleStatus, u32>> = BTreeMap::new();
-        for t in self.state.tasks.values() {
-            *counts
-                .entry(t.job())
-                .or_default()
-                .entry(t.status)
-                .or_default() += 1;
-        }
         let jobs = self
             .state
             .jobs
             .values()
             .filter(|j| role.is_none_or(|r| j.key.role() == r))
-            .map(|j| JobSummary {
-                key: j.key.clone(),
-                instance_count: j.instance_count,
-                task_counts: counts.get(&j.key).cloned().unwrap_or_default(),
+            .map(|j| {
+                let mut task_counts: BTreeMap<ScheduleStatus, u32> = BTreeMap::new();
+                for t in self.state.tasks_of(&j.key) {
+                    *task_counts.entry(t.status).or_default() += 1;
+                }
+                JobSummary {
+                    key: j.key.clone(),
+                    instance_count: j.instance_count,
+                    task_counts,
+                }
             })
             .collect();
         JobsResponse { jobs }
+    }
+
+    // ---- quota ----
+
+    pub(crate) fn quota(&self, role: &str) -> QuotaResponse {
+        let (prod, other) = self.consumption(role);
+        QuotaResponse {
+            role: role.to_owned(),
+            quota: self.state.quotas.get(role).copied().unwrap_or_default(),
+            prod_consumption: prod,
+            non_prod_consumption: other,
+        }
+    }
+
+    pub(crate) fn set_quota(
+        &mut self,
+        role: &str,
+        req: SetQuotaRequest,
+    ) -> Result<QuotaResponse, RequestError> {
+        let mut problems = Vec::new();
+        if role.is_empty()
+            || !role
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+        {
+            problems.push(format!("role {role:?} is not a valid role name"));
+        }
+        if !(req.cpu.is_finite() && req.cpu >= 0.0) {
+            problems.push(format!("cpu {} must be zero or more", req.cpu));
+        }
+        if req.ram_bytes < 0 {
+            problems.push(format!("ram_bytes {} must be zero or more", req.ram_bytes));
+        }
+        if req.disk_bytes < 0 {
+            problems.push(format!(
+                "disk_bytes {} must be zero or more",
+                req.disk_bytes
+            ));
+        }
+        if !problems.is_empty() {
+            return Err(invalid(format!("invalid quota: {}", problems.join("; "))));
+        }
+        let quota = ResourceAggregate {
+            cpu: req.cpu,
+            ram_bytes: req.ram_bytes.unsigned_abs(),
+            disk_bytes: req.disk_bytes.unsigned_abs(),
+        };
+        self.commit(Op::SaveQuota {
+            role: role.to_owned(),
+            quota,
+        });
+        Ok(self.quota(role))
+    }
+
+    // ---- maintenance ----
+
+    pub(crate) fn maintenance(&self, hosts: Option<&[String]>) -> MaintenanceResponse {
+        let hosts = match hosts {
+            Some(list) => list
+                .iter()
+                .map(|h| (h.clone(), self.state.maintenance_of(h)))
+                .collect(),
+            None => self.state.maintenance.clone(),
+        };
+        MaintenanceResponse { hosts }
+    }
+
+    /// Sets hosts to a maintenance mode; draining moves their tasks off.
+    pub(crate) fn set_maintenance(
+        &mut self,
+        hosts: &[String],
+        mode: MaintenanceMode,
+        now: i64,
+    ) -> Result<MaintenanceResponse, RequestError> {
+        if hosts.is_empty() || hosts.iter().any(|h| h.trim().is_empty()) {
+            return Err(invalid(
+                "hosts is empty or names an empty host; send {\"hosts\": [\"host1\", ...]}",
+            ));
+        }
+        for host in hosts {
+            if self.state.maintenance_of(host) != mode {
+                self.commit(Op::SaveMaintenance {
+                    host: host.clone(),
+                    mode,
+                });
+            }
+            if mode == MaintenanceMode::Draining {
+                let ids: Vec<TaskId> = self
+                    .state
+                    .tasks_on(host)
+                    .filter(|t| {
+                        matches!(
+                            t.status,
+                            ScheduleStatus::Assigned
+                                | ScheduleStatus::Starting
+                                | ScheduleStatus::Running
+                        )
+                    })
+                    .map(|t| t.id().clone())
+                    .collect();
+                for id in ids {
+                    self.change(
+                        &id,
+                        TaskTarget::Status(ScheduleStatus::Draining),
+                        Some(format!("Draining host {host} for maintenance")),
+                        now,
+                        |_| {},
+                    );
+                }
+            }
+        }
+        self.hosts_cache = None;
+        self.update_drained();
+        Ok(self.maintenance(Some(hosts)))
+    }
+
+    /// DRAINING hosts without tasks become DRAINED.
+    fn update_drained(&mut self) {
+        let done: Vec<String> = self
+            .state
+            .maintenance
+            .iter()
+            .filter(|(h, m)| {
+                **m == MaintenanceMode::Draining && self.state.tasks_on(h).next().is_none()
+            })
+            .map(|(h, _)| h.clone())
+            .collect();
+        for host in done {
+            self.commit(Op::SaveMaintenance {
+                host,
+                mode: MaintenanceMode::Drained,
+            });
+        }
+    }
+
+    // ---- backups ----
+
+    /// Replaces the whole state with a backup; executors keep their liveness and re-sync on
+    /// their next heartbeat.
+    pub(crate) fn restore(&mut self, snapshot: StateSnapshot, now: i64) {
+        self.commit(Op::Restore {
+            state: Box::new(snapshot),
+        });
+        self.kill_requests.clear();
+        self.kill_retries.clear();
+        self.pending_reasons.clear();
+        self.preempting_for.clear();
+        self.reservations.clear();
+        self.hosts_cache = None;
+        for h in self.state.hosts.keys() {
+            self.live.entry(h.clone()).or_insert(now);
+        }
+        self.recompute_throttles();
     }
 
     // ---- executor requests ----
@@ -338,10 +819,10 @@ impl Engine {
             ));
         }
         if !problems.is_empty() {
-            return Err(RequestError::new(
-                ErrorCode::InvalidRequest,
-                format!("invalid executor registration: {}", problems.join("; ")),
-            ));
+            return Err(invalid(format!(
+                "invalid executor registration: {}",
+                problems.join("; ")
+            )));
         }
         let mut attributes = req.attributes.clone();
         // `host: limit:1` is added to every job, and limit constraints need the attribute.
@@ -359,32 +840,16 @@ impl Engine {
         };
         if self.state.hosts.get(&req.host) != Some(&record) {
             self.commit(Op::SaveHost { host: record });
+            self.hosts_cache = None;
         }
-        self.live.insert(req.host.clone(), now);
-        // A freshly started executor holds exactly what it reports: tasks the scheduler
-        // placed there that have started but are not reported are gone.
-        let reported: BTreeSet<&TaskId> = req.tasks.iter().map(|t| &t.task_id).collect();
-        let gone: Vec<TaskId> = self
-            .tasks_on(&req.host)
-            .filter(|t| t.status.is_slave_assigned() && t.status != ScheduleStatus::Assigned)
-            .filter(|t| !reported.contains(t.id()))
-            .map(|t| t.id().clone())
-            .collect();
-        for id in gone {
-            self.change(
-                &id,
-                TaskTarget::Status(ScheduleStatus::Lost),
-                Some(format!(
-                    "executor on {} re-registered without this task",
-                    req.host
-                )),
-                now,
-                |_| {},
-            );
+        if self.live.insert(req.host.clone(), now).is_none() {
+            self.hosts_cache = None;
         }
-        // Place right away so that the registration answer already carries work.
+        // Reconcile what the executor holds (tasks it lacks are LOST), then place right away
+        // so that the registration answer already carries work.
+        self.reconcile(&req.host, &req.tasks, now);
         self.schedule(now);
-        Ok(self.work(&req.host, &req.tasks))
+        Ok(self.work(&req.host, &req.tasks, now))
     }
 
     pub(crate) fn heartbeat(
@@ -402,7 +867,8 @@ impl Engine {
             ));
         }
         self.live.insert(host.to_owned(), now);
-        Ok(self.work(host, &req.tasks))
+        self.reconcile(host, &req.tasks, now);
+        Ok(self.work(host, &req.tasks, now))
     }
 
     pub(crate) fn status(
@@ -416,13 +882,10 @@ impl Engine {
             update.status,
             Starting | Running | Finished | Failed | Killed | Lost
         ) {
-            return Err(RequestError::new(
-                ErrorCode::InvalidRequest,
-                format!(
-                    "status {} cannot be reported by an executor; report one of STARTING, RUNNING, FINISHED, FAILED, KILLED, LOST",
-                    update.status
-                ),
-            ));
+            return Err(invalid(format!(
+                "status {} cannot be reported by an executor; report one of STARTING, RUNNING, FINISHED, FAILED, KILLED, LOST",
+                update.status
+            )));
         }
         let Some(task) = self.state.tasks.get(&update.task_id) else {
             // Unknown to the scheduler: whatever runs must stop.
@@ -453,26 +916,78 @@ impl Engine {
         Ok(())
     }
 
-    /// What an executor should do, given what it reports to hold.
-    fn work(&mut self, host: &str, reported: &[ExecutorTaskState]) -> ExecutorWork {
-        let held: BTreeSet<&TaskId> = reported.iter().map(|t| &t.task_id).collect();
-        // Reconcile: what the executor holds that should not run any more is killed.
+    /// Reconciles what an executor reports with what the scheduler expects: reported states
+    /// the scheduler missed are applied through the state machine, tasks the executor should
+    /// hold but does not are LOST, and what it holds but should not run is killed.
+    fn reconcile(&mut self, host: &str, reported: &[ExecutorTaskState], now: i64) {
+        use ScheduleStatus::*;
         let mut extra = Vec::new();
-        for t in reported {
-            match self.state.tasks.get(&t.task_id) {
-                Some(task)
-                    if task.status.is_active()
-                        && task.assigned_task.slave_host.as_deref() == Some(host) => {}
-                _ if t.status.is_terminal() => {}
-                _ => extra.push(t.task_id.clone()),
+        for r in reported {
+            let Some(task) = self.state.tasks.get(&r.task_id) else {
+                if !r.status.is_terminal() {
+                    extra.push(r.task_id.clone());
+                }
+                continue;
+            };
+            if task.assigned_task.slave_host.as_deref() != Some(host) {
+                if !r.status.is_terminal() {
+                    extra.push(r.task_id.clone());
+                }
+                continue;
             }
+            let reportable = matches!(
+                r.status,
+                Starting | Running | Finished | Failed | Killed | Lost
+            );
+            if reportable && r.status != task.status {
+                let t = transition(task.status, TaskTarget::Status(r.status), &facts(task));
+                if t.is_legal() {
+                    self.change(
+                        &r.task_id,
+                        TaskTarget::Status(r.status),
+                        Some(format!(
+                            "{} as reported by the executor on {host}",
+                            r.status
+                        )),
+                        now,
+                        |_| {},
+                    );
+                }
+            }
+        }
+        let held: BTreeSet<&TaskId> = reported.iter().map(|t| &t.task_id).collect();
+        let missing: Vec<TaskId> = self
+            .state
+            .tasks_on(host)
+            .filter(|t| t.status != Assigned && !held.contains(t.id()))
+            .map(|t| t.id().clone())
+            .collect();
+        for id in missing {
+            self.counters.reconciled_lost += 1;
+            self.change(
+                &id,
+                TaskTarget::Status(Lost),
+                Some(format!("the executor on {host} does not have this task")),
+                now,
+                |_| {},
+            );
         }
         let requests = self.kill_requests.entry(host.to_owned()).or_default();
         requests.retain(|id| held.contains(id));
         requests.extend(extra);
-        let mut kill: BTreeSet<TaskId> = requests.clone();
+        if requests.is_empty() {
+            self.kill_requests.remove(host);
+        }
+    }
+
+    /// What an executor should do, given what it reports to hold: launches of ASSIGNED tasks
+    /// it lacks, and kills that are due (retried with a doubling interval until it confirms).
+    fn work(&mut self, host: &str, reported: &[ExecutorTaskState], now: i64) -> ExecutorWork {
+        let held: BTreeSet<&TaskId> = reported.iter().map(|t| &t.task_id).collect();
+        let mut wanted: BTreeSet<TaskId> =
+            self.kill_requests.get(host).cloned().unwrap_or_default();
         let mut launch = Vec::new();
-        for t in self.tasks_on(host) {
+        for t in self.state.tasks_on(host) {
             match t.status {
                 ScheduleStatus::Assigned if !held.contains(t.id()) => {
                     launch.push(t.assigned_task.clone());
@@ -481,26 +996,47 @@ impl Engine {
                 | ScheduleStatus::Preempting
                 | ScheduleStatus::Restarting
                 | ScheduleStatus::Draining => {
-                    kill.insert(t.id().clone());
+                    wanted.insert(t.id().clone());
                 }
                 _ => {}
             }
         }
-        if self.kill_requests.get(host).is_some_and(BTreeSet::is_empty) {
-            self.kill_requests.remove(host);
+        let initial = ms(self.config.kill_retry_initial_ms).max(1);
+        let max = ms(self.config.kill_retry_max_ms).max(initial);
+        let retries = self.kill_retries.entry(host.to_owned()).or_default();
+        retries.retain(|id, _| wanted.contains(id));
+        let mut kill = Vec::new();
+        for id in wanted {
+            match retries.get_mut(&id) {
+                None => {
+                    retries.insert(
+                        id.clone(),
+                        KillRetry {
+                            next_ms: now.saturating_add(initial),
+                            interval_ms: initial,
+                        },
+                    );
+                    self.counters.kills_sent += 1;
+                    kill.push(id);
+                }
+                Some(r) if now >= r.next_ms => {
+                    r.interval_ms = r.interval_ms.saturating_mul(2).min(max);
+                    r.next_ms = now.saturating_add(r.interval_ms);
+                    self.counters.kills_sent += 1;
+                    self.counters.kill_retries += 1;
+                    kill.push(id);
+                }
+                Some(_) => {}
+            }
+        }
+        if retries.is_empty() {
+            self.kill_retries.remove(host);
         }
         ExecutorWork {
             launch,
-            kill: kill.into_iter().collect(),
+            kill,
             heartbeat_interval_ms: self.config.heartbeat_interval_ms,
         }
-    }
-
-    fn tasks_on<'a>(&'a self, host: &'a str) -> impl Iterator<Item = &'a ScheduledTask> + 'a {
-        self.state
-            .tasks
-            .values()
-            .filter(move |t| t.assigned_task.slave_host.as_deref() == Some(host))
     }
 
     fn request_kill(&mut self, host: &str, id: &TaskId) {
@@ -514,7 +1050,7 @@ impl Engine {
 
     /// Marks the tasks of executors that stopped heartbeating LOST.
     pub(crate) fn check_executors(&mut self, now: i64) {
-        let timeout = i64::try_from(self.config.executor_timeout_ms).unwrap_or(i64::MAX);
+        let timeout = ms(self.config.executor_timeout_ms);
         let dead: Vec<String> = self
             .live
             .iter()
@@ -524,13 +1060,11 @@ impl Engine {
         for host in dead {
             self.live.remove(&host);
             self.kill_requests.remove(&host);
+            self.kill_retries.remove(&host);
+            self.hosts_cache = None;
             self.counters.executors_timed_out += 1;
             tracing::warn!(host, "executor missed heartbeats; its tasks are lost");
-            let ids: Vec<TaskId> = self
-                .tasks_on(&host)
-                .filter(|t| t.status.is_slave_assigned())
-                .map(|t| t.id().clone())
-                .collect();
+            let ids: Vec<TaskId> = self.state.tasks_on(&host).map(|t| t.id().clone()).collect();
             for id in ids {
                 self.change(
                     &id,
@@ -546,8 +1080,117 @@ impl Engine {
         }
     }
 
-    /// Places pending tasks on live executors; returns how many were placed.
-    pub(crate) fn schedule(&mut self, now: i64) -> usize {
+    /// Gives up on tasks stuck in a transient state, releases THROTTLED tasks whose penalty
+    /// is served and marks drained hosts.
+    pub(crate) fn check_timers(&mut self, now: i64) {
+        let lifecycle = self.config.lifecycle;
+        let mut expired = Vec::new();
+        for status in [
+            ScheduleStatus::Assigned,
+            ScheduleStatus::Preempting,
+            ScheduleStatus::Restarting,
+            ScheduleStatus::Killing,
+            ScheduleStatus::Draining,
+        ] {
+            expired.extend(
+                self.state
+                    .in_status(status)
+                    .filter(|t| transient_state_expired(t, now, &lifecycle))
+                    .map(|t| (t.id().clone(), t.status)),
+            );
+        }
+        for (id, status) in expired {
+            self.counters.transient_timeouts += 1;
+            self.change(
+                &id,
+                TaskTarget::Status(ScheduleStatus::Lost),
+                Some(format!(
+                    "stuck in {status} for more than {} ms",
+                    lifecycle.transient_state_timeout_ms
+                )),
+                now,
+                |_| {},
+            );
+        }
+        let due: Vec<TaskId> = self
+            .throttled
+            .iter()
+            .filter(|(_, (until, _))| *until <= now)
+            .map(|(id, _)| id.clone())
+            .collect();
+        for id in due {
+            self.throttled.remove(&id);
+            self.change(
+                &id,
+                TaskTarget::Status(ScheduleStatus::Pending),
+                Some("the flapping penalty is served".to_owned()),
+                now,
+                |_| {},
+            );
+        }
+        if self
+            .state
+            .maintenance
+            .values()
+            .any(|m| *m == MaintenanceMode::Draining)
+        {
+            self.update_drained();
+        }
+        self.prune_history(now);
+    }
+
+    /// Removes ended tasks past the history limits (at most once per interval), and the
+    /// configurations of jobs left without tasks.
+    pub(crate) fn prune_history(&mut self, now: i64) {
+        let h = self.config.history;
+        if now.saturating_sub(self.last_prune_ms) < h.interval_ms {
+            return;
+        }
+        self.last_prune_ms = now;
+        let ended_at = |t: &ScheduledTask| t.task_events.last().map_or(0, |e| e.timestamp_ms);
+        let mut doomed = Vec::new();
+        let mut empty_jobs = Vec::new();
+        for key in self.state.jobs.keys() {
+            let mut ended: Vec<&Arc<ScheduledTask>> = self
+                .state
+                .tasks_of(key)
+                .filter(|t| t.status.is_terminal())
+                .collect();
+            let total = self.state.tasks_of(key).count();
+            ended.sort_by_key(|t| std::cmp::Reverse(ended_at(t)));
+            let mut removed = 0;
+            for (rank, t) in ended.iter().enumerate() {
+                let age = now.saturating_sub(ended_at(t));
+                if age >= h.min_retention_ms
+                    && (age > h.prune_threshold_ms || rank >= h.max_per_job)
+                {
+                    doomed.push(t.id().clone());
+                    removed += 1;
+                }
+            }
+            if removed == total {
+                empty_jobs.push(key.clone());
+            }
+        }
+        for id in doomed {
+            if matches!(
+                self.change(&id, TaskTarget::Deleted, None, now, |_| {}),
+                Transition::Changed { .. }
+            ) {
+                self.counters.tasks_pruned += 1;
+            }
+        }
+        for key in empty_jobs {
+            if self.state.tasks_of(&key).next().is_none() {
+                self.commit(Op::RemoveJob { key });
+            }
+        }
+    }
+
+    fn placement_hosts(&mut self) -> Arc<Vec<PlacementHost>> {
+        if let Some(hosts) = &self.hosts_cache {
+            return Arc::clone(hosts);
+        }
         let hosts: Vec<PlacementHost> = self
             .state
             .hosts
@@ -560,34 +1203,44 @@ impl Engine {
                 ram_bytes: h.ram_bytes,
                 disk_bytes: h.disk_bytes,
                 ports: h.port_begin..=h.port_end,
+                maintenance: self.state.maintenance_of(&h.host),
             })
             .collect();
-        let assigned: Vec<&ScheduledTask> = self
-            .state
-            .tasks
-            .values()
-            .filter(|t| t.status.is_slave_assigned())
-            .collect();
-        let mut pending: Vec<&ScheduledTask> = self
-            .state
-            .tasks
-            .values()
-            .filter(|t| t.status == ScheduleStatus::Pending)
-            .collect();
-        if pending.is_empty() {
+        let hosts = Arc::new(hosts);
+        self.hosts_cache = Some(Arc::clone(&hosts));
+        hosts
+    }
+
+    /// Places pending tasks on live executors and preempts for those that do not fit;
+    /// returns how many were placed.
+    pub(crate) fn schedule(&mut self, now: i64) -> usize {
+        if !self.state.has_status(ScheduleStatus::Pending) {
             self.pending_reasons.clear();
+            self.preempting_for.clear();
+            self.reservations.clear();
             return 0;
         }
-        pending.sort_by_key(|t| (first_event(t), t.job(), t.instance()));
-        let plan = place(&PlacementInput {
-            hosts: &hosts,
-            assigned: &assigned,
-            pending: &pending,
-        });
+        let hosts = self.placement_hosts();
+        let plan = {
+            let assigned: Vec<&ScheduledTask> = self.state.slave_assigned().map(|t| &**t).collect();
+            let mut pending: Vec<&ScheduledTask> = self
+                .state
+                .in_status(ScheduleStatus::Pending)
+                .map(|t| &**t)
+                .collect();
+            pending.sort_by_key(|t| (first_event(t), t.job(), t.instance()));
+            place(&PlacementInput {
+                hosts: &hosts,
+                assigned: &assigned,
+                pending: &pending,
+                config: self.config.placement,
+                reservations: &self.reservations,
+            })
+        };
         self.pending_reasons = plan
             .unplaced
-            .into_iter()
-            .map(|u| (u.task_id, u.reason))
+            .iter()
+            .map(|u| (u.task_id.clone(), u.reason.clone()))
             .collect();
         let mut placed = 0;
         for a in plan.assignments {
@@ -607,7 +1260,86 @@ impl Engine {
             }
         }
         self.counters.placements += placed as u64;
+        self.preempt(&hosts, &plan.unplaced, now);
         placed
+    }
+
+    /// Preempts for pending tasks that waited at least the preemption delay, at most one
+    /// search per identical configuration and a few searches per round.
+    fn preempt(&mut self, hosts: &[PlacementHost], unplaced: &[aurora_core::Unplaced], now: i64) {
+        // Forget pending tasks that are placed or gone, and those whose victims are all gone.
+        let state = &self.state;
+        self.preempting_for.retain(|id, victims| {
+            state
+                .tasks
+                .get(id)
+                .is_some_and(|t| t.status == ScheduleStatus::Pending)
+                && victims
+                    .iter()
+                    .any(|v| state.tasks.get(v).is_some_and(|t| t.status.is_active()))
+        });
+        let preempting = &self.preempting_for;
+        self.reservations
+            .retain(|id, _| preempting.contains_key(id));
+        let delay = ms(self.config.preemption_delay_ms);
+        let mut searched: Vec<&TaskConfig> = Vec::new();
+        let mut plans = Vec::new();
+        {
+            let assigned: Vec<&ScheduledTask> = self.state.slave_assigned().map(|t| &**t).collect();
+            for u in unplaced {
+                if searched.len() >= MAX_PREEMPTION_SEARCHES_PER_ROUND {
+                    break;
+                }
+                let Some(task) = self.state.tasks.get(&u.task_id) else {
+                    continue;
+                };
+                let config = &task.assigned_task.task;
+                let pending_since = task.task_events.last().map_or(now, |e| e.timestamp_ms);
+                if now.saturating_sub(pending_since) < delay
+                    || self.preempting_for.contains_key(task.id())
+                    || searched.contains(&config)
+                {
+                    continue;
+                }
+                searched.push(config);
+                self.counters.preemption_searches += 1;
+                if let Some(plan) = find_preemption(&PreemptionInput {
+                    hosts,
+                    assigned: &assigned,
+                    pending: task,
+                    config: self.config.placement,
+                }) {
+                    plans.push((task.id().clone(), plan));
+                }
+            }
+        }
+        for (id, plan) in plans {
+            let mut victims = Vec::new();
+            for v in &plan.victims {
+                let t = self.change(
+                    v,
+                    TaskTarget::Status(ScheduleStatus::Preempting),
+                    Some(format!("Preempting in favor of {id}")),
+                    now,
+                    |_| {},
+                );
+                if matches!(t, Transition::Changed { .. }) {
+                    victims.push(v.clone());
+                    self.counters.preemptions += 1;
+                }
+            }
+            if !victims.is_empty() {
+                if let Some(reason) = self.pending_reasons.get_mut(&id) {
+                    reason.push_str(&format!(
+                        "; preempting {} task(s) on {} to make room",
+                        victims.len(),
+                        plan.host
+                    ));
+                }
+                self.reservations.insert(id.clone(), plan.host.clone());
+                self.preempting_for.insert(id, victims);
+            }
+        }
     }
 
     // ---- applying the state machine ----
@@ -631,9 +1363,11 @@ impl Engine {
         let t = transition(task.status, target, &facts(task));
         match t {
             Transition::Changed { to, effects } => {
-                let task = task.clone();
+                let task = (**task).clone();
                 if let Some(saved) = self.apply_effects(task, to, effects, message, now, edit) {
-                    self.commit(Op::SaveTasks { tasks: vec![saved] });
+                    self.commit(Op::SaveTasks {
+                        tasks: vec![Arc::new(saved)],
+                    });
                 }
             }
             Transition::Unchanged { effects } => {
@@ -684,9 +1418,15 @@ impl Engine {
             self.request_kill(&host, task.id());
         }
         if effects.reschedule {
+            // Save the ended task first so that the penalty sees its last event.
+            self.commit(Op::SaveTasks {
+                tasks: vec![Arc::new(task.clone())],
+            });
+            save = false;
             self.reschedule(&task, now);
         }
         if effects.delete {
+            self.throttled.remove(task.id());
             self.commit(Op::RemoveTasks {
                 ids: vec![task.id().clone()],
             });
@@ -695,35 +1435,55 @@ impl Engine {
         save.then_some(task)
     }
 
+    /// The flapping penalty of a task whose nearest ancestor is `ancestor`.
+    fn penalty_after(&self, ancestor: Option<&TaskId>) -> i64 {
+        let mut chain = Vec::new();
+        let mut next = ancestor;
+        while let Some(id) = next {
+            let Some(t) = self.state.tasks.get(id) else {
+                break;
+            };
+            chain.push(&**t);
+            if chain.len() >= MAX_ANCESTORS_CONSIDERED {
+                break;
+            }
+            next = t.ancestor_id.as_ref();
+        }
+        flapping_penalty_ms(chain, &self.config.lifecycle)
+    }
+
     /// Creates the replacement of `old`: new id, same instance and config, failure count
-    /// carried, `old` as ancestor.
+    /// carried, `old` as ancestor; THROTTLED when its ancestors flapped.
     fn reschedule(&mut self, old: &ScheduledTask, now: i64) {
-        let task = ScheduledTask {
-            assigned_task: AssignedTask {
-                task_id: TaskId::generate(now, old.job(), old.instance(), &(self.nonce)()),
-                slave_host: None,
-                instance_id: old.instance(),
-                task: old.assigned_task.task.clone(),
-                assigned_ports: BTreeMap::new(),
-            },
-            status: ScheduleStatus::Init,
-            failure_count: old.failure_count,
-            ancestor_id: Some(old.id().clone()),
-            task_events: Vec::new(),
-        };
-        if let Some(t) = self.initial(task, now) {
+        let mut task = self.new_task(&old.assigned_task.task, old.instance(), now);
+        task.failure_count = old.failure_count;
+        task.ancestor_id = Some(old.id().clone());
+        let penalty = self.penalty_after(Some(old.id()));
+        if let Some(t) = self.initial(task, penalty, now) {
             self.counters.tasks_rescheduled += 1;
-            self.commit(Op::SaveTasks { tasks: vec![t] });
+            self.commit(Op::SaveTasks {
+                tasks: vec![Arc::new(t)],
+            });
         }
     }
 
-    /// Moves a new task from INIT to PENDING through the state machine; returns the record to
-    /// save.
-    fn initial(&mut self, task: ScheduledTask, now: i64) -> Option<ScheduledTask> {
-        let target = TaskTarget::Status(ScheduleStatus::Pending);
-        match transition(task.status, target, &facts(&task)) {
+    /// Moves a new task from INIT to PENDING (or THROTTLED when `penalty_ms` > 0) through the
+    /// state machine; returns the record to save.
+    fn initial(&mut self, task: ScheduledTask, penalty_ms: i64, now: i64) -> Option<ScheduledTask> {
+        let (status, message) = if penalty_ms > 0 {
+            (ScheduleStatus::Throttled, Some(throttle_reason(penalty_ms)))
+        } else {
+            (ScheduleStatus::Pending, None)
+        };
+        match transition(task.status, TaskTarget::Status(status), &facts(&task)) {
             Transition::Changed { to, effects } => {
-                self.apply_effects(task, to, effects, None, now, |_| {})
+                let saved = self.apply_effects(task, to, effects, message.clone(), now, |_| {});
+                if let (Some(t), Some(reason)) = (&saved, message) {
+                    self.counters.tasks_throttled += 1;
+                    self.throttled
+                        .insert(t.id().clone(), (now.saturating_add(penalty_ms), reason));
+                }
+                saved
             }
             other => {
                 tracing::error!(?other, "a new task cannot become pending");
@@ -731,6 +1491,12 @@ impl Engine {
             }
         }
     }
+}
+
+fn throttle_reason(penalty_ms: i64) -> String {
+    format!(
+        "throttled for {penalty_ms} ms because its previous runs ended soon after starting (flapping); it becomes PENDING afterwards"
+    )
 }
 
 fn facts(task: &ScheduledTask) -> TaskFacts {
@@ -755,6 +1521,17 @@ pub(crate) struct TaskQuery {
 }
 
 impl TaskQuery {
+    /// The one job the query names, when it names role, environment and name.
+    fn job_key(&self, cluster: &str) -> Option<JobKey> {
+        JobKey::new(
+            cluster,
+            self.role.as_deref()?,
+            self.environment.as_deref()?,
+            self.name.as_deref()?,
+        )
+        .ok()
+    }
+
     fn matches(&self, t: &ScheduledTask) -> bool {
         let job = t.job();
         self.role.as_deref().is_none_or(|r| job.role() == r)

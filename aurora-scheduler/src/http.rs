@@ -1,15 +1,17 @@
 //! The HTTP API: routes of [`aurora_core::api`] plus `/health`, `/vars`, `/vars.json`,
-//! `/pendingtasks` and `POST /api/admin/snapshot`. Bodies are parsed here so that every
-//! malformed request gets an [`aurora_core::api::ApiError`] naming what is wrong.
+//! `/pendingtasks`, the admin endpoints and the OpenAPI document at `/api/openapi.json`.
+//! Bodies are parsed here so that every malformed request gets an
+//! [`aurora_core::api::ApiError`] naming what is wrong.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
-use aurora_core::ScheduleStatus;
 use aurora_core::api::{
-    Ack, CreateJobRequest, ErrorCode, HeartbeatRequest, KillRequest, RegisterExecutorRequest,
-    StatusUpdate,
+    Ack, AddInstancesRequest, BackupResponse, BackupsResponse, CreateJobRequest, ErrorCode,
+    HeartbeatRequest, HostsRequest, KillRequest, RegisterExecutorRequest, RestartRequest,
+    RestoreRequest, SetQuotaRequest, StatusUpdate,
 };
+use aurora_core::{MaintenanceMode, ScheduleStatus};
 use axum::body::Bytes;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
@@ -20,7 +22,7 @@ use axum::{Json, Router};
 use serde::de::DeserializeOwned;
 
 use crate::RequestError;
-use crate::engine::TaskQuery;
+use crate::engine::{Engine, TaskQuery};
 use crate::service::Shared;
 
 type AppState = State<Arc<Shared>>;
@@ -35,6 +37,24 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
         .route("/api/jobs", post(create_job).get(list_jobs))
         .route("/api/tasks", get(list_tasks))
         .route("/api/jobs/{role}/{environment}/{name}/kill", post(kill_job))
+        .route(
+            "/api/jobs/{role}/{environment}/{name}/instances",
+            post(add_instances),
+        )
+        .route(
+            "/api/jobs/{role}/{environment}/{name}/restart",
+            post(restart),
+        )
+        .route("/api/quota/{role}", get(get_quota))
+        .route("/api/admin/quota/{role}", post(set_quota))
+        .route("/api/admin/maintenance", get(maintenance_status))
+        .route("/api/admin/maintenance/start", post(maintenance_start))
+        .route("/api/admin/maintenance/drain", post(maintenance_drain))
+        .route("/api/admin/maintenance/end", post(maintenance_end))
+        .route("/api/admin/backup", post(backup))
+        .route("/api/admin/backups", get(list_backups))
+        .route("/api/admin/restore", post(restore))
+        .route("/api/openapi.json", get(openapi))
         .route("/api/executors", post(register))
         .route("/api/executors/{host}/heartbeat", post(heartbeat))
         .route("/api/executors/{host}/status", post(status))
@@ -47,7 +67,7 @@ async fn not_found(method: Method, uri: Uri) -> RequestError {
     RequestError::new(
         ErrorCode::NotFound,
         format!(
-            "no endpoint {method} {}; the endpoints are listed in ARCHITECTURE.md (HTTP API)",
+            "no endpoint {method} {}; the endpoints are described at GET /api/openapi.json",
             uri.path()
         ),
     )
@@ -133,6 +153,104 @@ async fn kill_job(
     Ok(Json(resp).into_response())
 }
 
+async fn add_instances(
+    State(s): AppState,
+    Path((role, environment, name)): Path<(String, String, String)>,
+    body: Bytes,
+) -> Result<Response, RequestError> {
+    let req: AddInstancesRequest = parse(&body, "AddInstancesRequest", None)?;
+    let resp = s
+        .mutate(|e, now| e.add_instances(&role, &environment, &name, req, now))
+        .await?;
+    Ok(Json(resp).into_response())
+}
+
+async fn restart(
+    State(s): AppState,
+    Path((role, environment, name)): Path<(String, String, String)>,
+    body: Bytes,
+) -> Result<Response, RequestError> {
+    let req: RestartRequest = parse(&body, "RestartRequest", Some(RestartRequest::default()))?;
+    let resp = s
+        .mutate(|e, now| e.restart(&role, &environment, &name, req, now))
+        .await?;
+    Ok(Json(resp).into_response())
+}
+
+async fn get_quota(State(s): AppState, Path(role): Path<String>) -> Result<Response, RequestError> {
+    let resp = s.read(|e| e.quota(&role)).await?;
+    Ok(Json(resp).into_response())
+}
+
+async fn set_quota(
+    State(s): AppState,
+    Path(role): Path<String>,
+    body: Bytes,
+) -> Result<Response, RequestError> {
+    let req: SetQuotaRequest = parse(&body, "SetQuotaRequest", None)?;
+    let resp = s.mutate(|e, _| e.set_quota(&role, req)).await?;
+    Ok(Json(resp).into_response())
+}
+
+async fn maintenance_status(State(s): AppState) -> Result<Response, RequestError> {
+    let resp = s.read(|e| e.maintenance(None)).await?;
+    Ok(Json(resp).into_response())
+}
+
+async fn set_maintenance(
+    s: Arc<Shared>,
+    body: Bytes,
+    mode: MaintenanceMode,
+) -> Result<Response, RequestError> {
+    let req: HostsRequest = parse(&body, "HostsRequest", None)?;
+    let resp = s
+        .mutate(|e, now| e.set_maintenance(&req.hosts, mode, now))
+        .await?;
+    Ok(Json(resp).into_response())
+}
+
+async fn maintenance_start(State(s): AppState, body: Bytes) -> Result<Response, RequestError> {
+    set_maintenance(s, body, MaintenanceMode::Scheduled).await
+}
+
+async fn maintenance_drain(State(s): AppState, body: Bytes) -> Result<Response, RequestError> {
+    set_maintenance(s, body, MaintenanceMode::Draining).await
+}
+
+async fn maintenance_end(State(s): AppState, body: Bytes) -> Result<Response, RequestError> {
+    set_maintenance(s, body, MaintenanceMode::None).await
+}
+
+async fn backup(State(s): AppState) -> Result<Response, RequestError> {
+    let (name, path) = s.backup().await?;
+    Ok(Json(BackupResponse {
+        name,
+        path: path.display().to_string(),
+    })
+    .into_response())
+}
+
+async fn list_backups(State(s): AppState) -> Response {
+    Json(BackupsResponse {
+        backups: s.backups(),
+    })
+    .into_response()
+}
+
+async fn restore(State(s): AppState, body: Bytes) -> Result<Response, RequestError> {
+    let req: RestoreRequest = parse(&body, "RestoreRequest", None)?;
+    s.restore(&req.backup).await?;
+    Ok(Json(Ack {}).into_response())
+}
+
+async fn openapi() -> Response {
+    (
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        crate::openapi::DOCUMENT.as_str(),
+    )
+        .into_response()
+}
+
 async fn register(State(s): AppState, body: Bytes) -> Result<Response, RequestError> {
     let req: RegisterExecutorRequest = parse(&body, "RegisterExecutorRequest", None)?;
     let work = s.mutate(|e, now| e.register(req, now)).await?;
@@ -169,7 +287,7 @@ async fn snapshot(State(s): AppState) -> Result<Response, RequestError> {
 }
 
 async fn pending_tasks(State(s): AppState) -> Result<Response, RequestError> {
-    let reasons = s.read(|e| e.pending_reasons.clone()).await?;
+    let reasons = s.read(Engine::all_reasons).await?;
     Ok(Json(reasons).into_response())
 }
 
@@ -482,6 +600,121 @@ mod tests {
         assert_eq!(code, 200);
         let vars: BTreeMap<String, Value> = serde_json::from_str(&body).unwrap();
         assert_eq!(vars["jobs"], json!(0));
+        s.stop().await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn every_documented_route_exists_and_admin_endpoints_work() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Running::start(dir.path()).await;
+        let (code, doc) = s.get("/api/openapi.json").await;
+        assert_eq!(code, 200);
+        let doc: Value = serde_json::from_str(&doc).unwrap();
+        assert_eq!(doc["openapi"], "3.0.3");
+        let text = doc.to_string();
+        for piece in text.split("#/components/schemas/").skip(1) {
+            let name: String = piece.chars().take_while(|c| c.is_alphanumeric()).collect();
+            assert!(
+                doc["components"]["schemas"].get(&name).is_some(),
+                "$ref to undefined schema {name}"
+            );
+        }
+        for (method, path) in crate::openapi::operations() {
+            let path = path
+                .replace("{role}", "www")
+                .replace("{environment}", "prod")
+                .replace("{name}", "none")
+                .replace("{host}", "nohost");
+            let resp = match method.as_str() {
+                "GET" => s
+                    .client
+                    .get(format!("{}{path}", s.base))
+                    .send()
+                    .await
+                    .unwrap(),
+                _ => s
+                    .client
+                    .post(format!("{}{path}", s.base))
+                    .body("{}")
+                    .send()
+                    .await
+                    .unwrap(),
+            };
+            let text = resp.text().await.unwrap();
+            assert!(
+                !text.contains("no endpoint"),
+                "{method} {path} is documented but not routed"
+            );
+        }
+
+        // Quota: negative values are refused, then set and shown.
+        let (code, body) = s
+            .post(
+                "/api/admin/quota/www",
+                json!({"cpu": -1, "ram_bytes": 0, "disk_bytes": 0}),
+            )
+            .await;
+        assert_eq!(code, 400, "{body}");
+        assert!(
+            body["message"]
+                .as_str()
+                .unwrap()
+                .contains("cpu -1 must be zero or more")
+        );
+        let (code, body) = s
+            .post(
+                "/api/admin/quota/www",
+                json!({"cpu": 8, "ram_bytes": 1u64 << 30, "disk_bytes": 1u64 << 30}),
+            )
+            .await;
+        assert_eq!(code, 200, "{body}");
+        let (_, body) = s.get("/api/quota/www").await;
+        let q: Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(q["quota"]["cpu"], json!(8.0));
+
+        // Maintenance.
+        let (code, body) = s
+            .post("/api/admin/maintenance/drain", json!({"hosts": ["h9"]}))
+            .await;
+        assert_eq!(code, 200, "{body}");
+        assert_eq!(body["hosts"]["h9"], "DRAINED", "nothing runs there");
+        let (code, _) = s
+            .post("/api/admin/maintenance/end", json!({"hosts": []}))
+            .await;
+        assert_eq!(code, 400);
+
+        // Backup, change, restore.
+        let (code, body) = s.post("/api/jobs", job("keep", 1)).await;
+        assert_eq!(code, 200, "{body}");
+        let (code, body) = s.post("/api/admin/backup", json!({})).await;
+        assert_eq!(code, 200, "{body}");
+        let name = body["name"].as_str().unwrap().to_owned();
+        let (code, body) = s.post("/api/jobs", job("drop", 1)).await;
+        assert_eq!(code, 200, "{body}");
+        let (_, body) = s.get("/api/admin/backups").await;
+        assert!(body.contains(&name), "{body}");
+        let (code, body) = s
+            .post("/api/admin/restore", json!({"backup": "nope.json"}))
+            .await;
+        assert_eq!(code, 404, "{body}");
+        let (code, body) = s.post("/api/admin/restore", json!({"backup": name})).await;
+        assert_eq!(code, 200, "{body}");
+        assert_eq!(s.tasks("name=keep").await.tasks.len(), 1);
+        assert_eq!(s.tasks("name=drop").await.tasks.len(), 0);
+        s.stop().await;
+        // The restore is durable.
+        let s = Running::start(dir.path()).await;
+        assert_eq!(s.tasks("name=drop").await.tasks.len(), 0);
+        assert_eq!(s.tasks("name=keep").await.tasks.len(), 1);
+        let (_, vars) = s.get("/vars").await;
+        for name in [
+            "scheduling_latency_us_max",
+            "storage_write_latency_us_max",
+            "scheduler_placements",
+            "task_store_PENDING 1",
+        ] {
+            assert!(vars.contains(name), "{name} missing from /vars:\n{vars}");
+        }
         s.stop().await;
     }
 }

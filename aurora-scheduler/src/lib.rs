@@ -7,13 +7,19 @@
 //! results and must not re-encode them. It does not parse job configuration files (that is
 //! `aurora-config`) and runs no tasks (that is the executor).
 
+// The OpenAPI document is one large `serde_json::json!` literal.
+#![recursion_limit = "512"]
+
+mod backup;
 mod engine;
 mod error;
 mod http;
+mod openapi;
 mod service;
 mod state;
 mod storage;
 
+pub use backup::{BackupError, BackupErrorKind, backup_data_dir, restore_data_dir};
 pub use error::SchedulerError;
 pub use service::{Clock, Config, Scheduler, SystemClock};
 pub use storage::{

@@ -9,18 +9,19 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, mpsc};
 use std::time::{Duration, Instant};
 
-use aurora_core::ScheduleStatus;
+use aurora_core::{LifecycleConfig, PlacementConfig, ScheduleStatus};
 use tokio::net::TcpListener;
 use tokio::sync::{Notify, watch};
 
-use crate::engine::{Engine, EngineConfig};
+use crate::engine::{Engine, EngineConfig, HistoryConfig};
 use crate::error::SchedulerError;
 use crate::state::State;
 use crate::storage::{Snapshot, SqliteStorage, Storage, Transaction};
 use crate::{RequestError, http};
+use aurora_core::api::ErrorCode;
 
 /// How the scheduler runs.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Config {
     /// The cluster this scheduler serves; job keys must name it.
     pub cluster: String,
@@ -38,6 +39,31 @@ pub struct Config {
     pub executor_timeout_ms: u64,
     /// Take a snapshot (and truncate the log) after this many transactions.
     pub snapshot_interval_transactions: u64,
+    /// After how long in ASSIGNED, PREEMPTING, RESTARTING, KILLING or DRAINING a task is LOST,
+    /// in milliseconds.
+    pub transient_task_state_timeout_ms: u64,
+    /// A run shorter than this flapped, in milliseconds; its replacement is THROTTLED.
+    pub flapping_task_threshold_ms: u64,
+    /// The penalty after one flapped run, in milliseconds; it doubles per further one.
+    pub initial_flapping_penalty_ms: u64,
+    /// The largest flapping penalty, in milliseconds.
+    pub max_flapping_penalty_ms: u64,
+    /// The first interval between deliveries of the same kill, in milliseconds; it doubles.
+    pub initial_kill_retry_ms: u64,
+    /// The longest interval between deliveries of the same kill, in milliseconds.
+    pub max_kill_retry_ms: u64,
+    /// How long a task must be pending before it may preempt others, in milliseconds.
+    pub preemption_delay_ms: u64,
+    /// CPU the executor uses next to every task.
+    pub executor_overhead_cpu: f64,
+    /// Memory the executor uses next to every task, in bytes.
+    pub executor_overhead_ram_bytes: u64,
+    /// Ended tasks older than this are removed, in milliseconds.
+    pub history_prune_threshold_ms: u64,
+    /// At most this many ended tasks are kept per job.
+    pub history_max_per_job: usize,
+    /// Ended tasks younger than this are always kept, in milliseconds.
+    pub history_min_retention_ms: u64,
 }
 
 impl Default for Config {
@@ -51,6 +77,49 @@ impl Default for Config {
             heartbeat_interval_ms: 500,
             executor_timeout_ms: 30_000,
             snapshot_interval_transactions: 10_000,
+            transient_task_state_timeout_ms: 5 * 60_000,
+            flapping_task_threshold_ms: 5 * 60_000,
+            initial_flapping_penalty_ms: 30_000,
+            max_flapping_penalty_ms: 5 * 60_000,
+            initial_kill_retry_ms: 5_000,
+            max_kill_retry_ms: 60_000,
+            preemption_delay_ms: 10 * 60_000,
+            executor_overhead_cpu: 0.25,
+            executor_overhead_ram_bytes: 128 * 1024 * 1024,
+            history_prune_threshold_ms: 2 * 24 * 3_600_000,
+            history_max_per_job: 100,
+            history_min_retention_ms: 3_600_000,
+        }
+    }
+}
+
+impl Config {
+    fn engine(&self) -> EngineConfig {
+        let ms = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
+        EngineConfig {
+            cluster: self.cluster.clone(),
+            hostname: self.hostname.clone(),
+            heartbeat_interval_ms: self.heartbeat_interval_ms,
+            executor_timeout_ms: self.executor_timeout_ms,
+            lifecycle: LifecycleConfig {
+                flapping_threshold_ms: ms(self.flapping_task_threshold_ms),
+                initial_flapping_penalty_ms: ms(self.initial_flapping_penalty_ms),
+                max_flapping_penalty_ms: ms(self.max_flapping_penalty_ms),
+                transient_state_timeout_ms: ms(self.transient_task_state_timeout_ms),
+            },
+            placement: PlacementConfig {
+                executor_overhead_cpu: self.executor_overhead_cpu,
+                executor_overhead_ram_bytes: self.executor_overhead_ram_bytes,
+            },
+            kill_retry_initial_ms: self.initial_kill_retry_ms,
+            kill_retry_max_ms: self.max_kill_retry_ms,
+            preemption_delay_ms: self.preemption_delay_ms,
+            history: HistoryConfig {
+                prune_threshold_ms: ms(self.history_prune_threshold_ms),
+                max_per_job: self.history_max_per_job,
+                min_retention_ms: ms(self.history_min_retention_ms),
+                ..HistoryConfig::default()
+            },
         }
     }
 }
@@ -92,6 +161,10 @@ pub(crate) struct Metrics {
     pub(crate) snapshot_ms_last: AtomicU64,
     pub(crate) scheduling_rounds: AtomicU64,
     pub(crate) scheduling_us_last: AtomicU64,
+    pub(crate) scheduling_us_total: AtomicU64,
+    pub(crate) scheduling_us_max: AtomicU64,
+    pub(crate) storage_write_us_max: AtomicU64,
+    pub(crate) snapshot_pause_us_last: AtomicU64,
 }
 
 struct Core {
@@ -171,7 +244,7 @@ impl Shared {
         };
         match failed {
             Some(why) => Err(RequestError::new(
-                aurora_core::api::ErrorCode::Error,
+                ErrorCode::Error,
                 format!("the change could not be stored ({why}); retry once the scheduler is back"),
             )),
             None => Ok(()),
@@ -185,15 +258,16 @@ impl Shared {
             let mut core = self.lock();
             let now = self.clock.now_ms();
             core.engine.check_executors(now);
+            core.engine.check_timers(now);
             core.engine.schedule(now);
             core.flush()
         };
-        self.metrics
-            .scheduling_rounds
-            .fetch_add(1, Ordering::Relaxed);
-        self.metrics
-            .scheduling_us_last
-            .store(micros(started.elapsed()), Ordering::Relaxed);
+        let us = micros(started.elapsed());
+        let m = &self.metrics;
+        m.scheduling_rounds.fetch_add(1, Ordering::Relaxed);
+        m.scheduling_us_last.store(us, Ordering::Relaxed);
+        m.scheduling_us_total.fetch_add(us, Ordering::Relaxed);
+        m.scheduling_us_max.fetch_max(us, Ordering::Relaxed);
         seq
     }
 
@@ -203,13 +277,24 @@ impl Shared {
         let mut last = self.snapshot_lock.lock().await;
         let started = Instant::now();
         let snapshot = {
+            let paused = Instant::now();
             let core = self.lock();
-            Snapshot {
+            let snapshot = Snapshot {
                 seq: core.last_seq,
                 timestamp_ms: self.clock.now_ms(),
                 state: core.engine.state.to_snapshot(),
-            }
+            };
+            drop(core);
+            self.metrics
+                .snapshot_pause_us_last
+                .store(micros(paused.elapsed()), Ordering::Relaxed);
+            snapshot
         };
+        // The snapshot may include changes not yet durable; it is written only after them,
+        // so that a crash never leaves a snapshot ahead of the log.
+        self.wait_durable(snapshot.seq)
+            .await
+            .map_err(|e| SchedulerError::StorageFailed(e.message))?;
         let seq = snapshot.seq;
         let storage = Arc::clone(&self.storage);
         tokio::task::spawn_blocking(move || storage.snapshot(&snapshot))
@@ -227,6 +312,82 @@ impl Shared {
         Ok(seq)
     }
 
+    fn backup_dir(&self) -> PathBuf {
+        self.config.data_dir.join("backups")
+    }
+
+    /// Writes a backup of the current state into `<data_dir>/backups`; returns its name and
+    /// path. Like a snapshot, it holds the engine lock only to copy pointers.
+    pub(crate) async fn backup(&self) -> Result<(String, PathBuf), RequestError> {
+        let snapshot = {
+            let core = self.lock();
+            Snapshot {
+                seq: core.last_seq,
+                timestamp_ms: self.clock.now_ms(),
+                state: core.engine.state.to_snapshot(),
+            }
+        };
+        self.wait_durable(snapshot.seq).await?;
+        let name = format!(
+            "scheduler-backup-{}-{}.json",
+            snapshot.timestamp_ms, snapshot.seq
+        );
+        let path = self.backup_dir().join(&name);
+        let target = path.clone();
+        tokio::task::spawn_blocking(move || crate::backup::write_backup(&target, &snapshot))
+            .await
+            .map_err(|e| {
+                RequestError::new(ErrorCode::Error, format!("the backup task failed: {e}"))
+            })?
+            .map_err(|e| RequestError::new(ErrorCode::Error, e.to_string()))?;
+        tracing::info!(path = %path.display(), "backup written");
+        Ok((name, path))
+    }
+
+    /// The names of the backups in `<data_dir>/backups`, oldest first.
+    pub(crate) fn backups(&self) -> Vec<String> {
+        let mut names: Vec<(i64, String)> = std::fs::read_dir(self.backup_dir())
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter_map(|e| e.file_name().into_string().ok())
+            .filter(|n| n.starts_with("scheduler-backup-") && n.ends_with(".json"))
+            .map(|n| {
+                let ts = n
+                    .trim_start_matches("scheduler-backup-")
+                    .split('-')
+                    .next()
+                    .and_then(|t| t.parse().ok())
+                    .unwrap_or(0);
+                (ts, n)
+            })
+            .collect();
+        names.sort();
+        names.into_iter().map(|(_, n)| n).collect()
+    }
+
+    /// Replaces the whole state with a named backup, durably.
+    pub(crate) async fn restore(&self, name: &str) -> Result<(), RequestError> {
+        if !self.backups().iter().any(|b| b == name) {
+            return Err(RequestError::new(
+                ErrorCode::NotFound,
+                format!("no backup named {name:?}; list them with GET /api/admin/backups"),
+            ));
+        }
+        let path = self.backup_dir().join(name);
+        let snapshot = tokio::task::spawn_blocking(move || crate::backup::read_backup(&path))
+            .await
+            .map_err(|e| {
+                RequestError::new(ErrorCode::Error, format!("the restore task failed: {e}"))
+            })?
+            .map_err(|e| RequestError::invalid(e.to_string()))?;
+        self.mutate(|e, now| {
+            e.restore(snapshot.state, now);
+            Ok(())
+        })
+        .await
+    }
+
     /// `name value` pairs for `/vars`.
     pub(crate) fn vars(&self) -> Vec<(String, serde_json::Value)> {
         let mut vars: Vec<(String, serde_json::Value)> = Vec::new();
@@ -234,10 +395,7 @@ impl Shared {
         {
             let core = self.lock();
             let engine = &core.engine;
-            let mut by_state = std::collections::BTreeMap::new();
-            for t in engine.state.tasks.values() {
-                *by_state.entry(t.status).or_insert(0u64) += 1;
-            }
+            let by_state = engine.state.status_counts();
             for s in ScheduleStatus::ALL {
                 put(
                     &format!("task_store_{s}"),
@@ -268,6 +426,17 @@ impl Shared {
             put("tasks_rescheduled", c.tasks_rescheduled.into());
             put("executors_timed_out", c.executors_timed_out.into());
             put("jobs_created", c.jobs_created.into());
+            put("tasks_throttled", c.tasks_throttled.into());
+            put(
+                "tasks_timed_out_in_transient_states",
+                c.transient_timeouts.into(),
+            );
+            put("task_kills_sent", c.kills_sent.into());
+            put("task_kill_retries", c.kill_retries.into());
+            put("tasks_lost_by_reconciliation", c.reconciled_lost.into());
+            put("preemptor_tasks_preempted", c.preemptions.into());
+            put("preemptor_searches", c.preemption_searches.into());
+            put("tasks_pruned", c.tasks_pruned.into());
             put("storage_last_seq", core.last_seq.into());
         }
         let m = &self.metrics;
@@ -287,6 +456,16 @@ impl Shared {
         put("storage_snapshot_ms_last", load(&m.snapshot_ms_last));
         put("scheduling_rounds", load(&m.scheduling_rounds));
         put("scheduling_latency_us_last", load(&m.scheduling_us_last));
+        put("scheduling_latency_us_total", load(&m.scheduling_us_total));
+        put("scheduling_latency_us_max", load(&m.scheduling_us_max));
+        put(
+            "storage_write_latency_us_max",
+            load(&m.storage_write_us_max),
+        );
+        put(
+            "storage_snapshot_pause_us_last",
+            load(&m.snapshot_pause_us_last),
+        );
         vars
     }
 }
@@ -325,6 +504,9 @@ fn writer_loop(
                     .storage_write_us_total
                     .fetch_add(us, Ordering::Relaxed);
                 metrics.storage_write_us_last.store(us, Ordering::Relaxed);
+                metrics
+                    .storage_write_us_max
+                    .fetch_max(us, Ordering::Relaxed);
                 let upto = batch.last().map_or(0, |t| t.seq);
                 durable.send_modify(|d| d.upto = d.upto.max(upto));
             }
@@ -404,16 +586,7 @@ impl Scheduler {
             .local_addr()
             .map_err(|source| SchedulerError::Bind { addr, source })?;
 
-        let engine = Engine::new(
-            state,
-            EngineConfig {
-                cluster: config.cluster.clone(),
-                hostname: config.hostname.clone(),
-                heartbeat_interval_ms: config.heartbeat_interval_ms,
-                executor_timeout_ms: config.executor_timeout_ms,
-            },
-            clock.now_ms(),
-        );
+        let engine = Engine::new(state, config.engine(), clock.now_ms());
         let (tx, rx) = mpsc::channel();
         let (durable_tx, durable_rx) = watch::channel(Durable {
             upto: last_seq,

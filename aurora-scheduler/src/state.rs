@@ -1,18 +1,36 @@
 //! The scheduler's state in memory, changed only by applying [`Op`]s so that replaying the log
 //! rebuilds it exactly.
+//!
+//! Task and job records are immutable and shared (`Arc`): a change replaces the record, so a
+//! snapshot copies pointers, not tasks, while the engine lock is held. Indexes by job, host
+//! and state are kept next to the records and maintained only by [`State::apply`].
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
 
-use aurora_core::{JobConfiguration, JobKey, ScheduledTask, TaskId};
+use aurora_core::{
+    JobConfiguration, JobKey, MaintenanceMode, ResourceAggregate, ScheduleStatus, ScheduledTask,
+    TaskId,
+};
 
 use crate::storage::{HostRecord, Op, Recovered, StateSnapshot};
 
-/// Jobs, tasks and machines.
+/// Jobs, tasks, machines, quotas and maintenance, with indexes.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub(crate) struct State {
-    pub(crate) jobs: BTreeMap<JobKey, JobConfiguration>,
-    pub(crate) tasks: BTreeMap<TaskId, ScheduledTask>,
+    pub(crate) jobs: BTreeMap<JobKey, Arc<JobConfiguration>>,
+    pub(crate) tasks: BTreeMap<TaskId, Arc<ScheduledTask>>,
     pub(crate) hosts: BTreeMap<String, HostRecord>,
+    pub(crate) quotas: BTreeMap<String, ResourceAggregate>,
+    pub(crate) maintenance: BTreeMap<String, MaintenanceMode>,
+    /// Every task of a job, terminal ones included.
+    by_job: HashMap<JobKey, BTreeSet<TaskId>>,
+    /// Tasks holding resources on a host (SLAVE_ASSIGNED states).
+    by_host: HashMap<String, BTreeSet<TaskId>>,
+    /// Active tasks by state.
+    by_status: BTreeMap<ScheduleStatus, BTreeSet<TaskId>>,
+    /// How many tasks are in each state, terminal ones included.
+    status_counts: BTreeMap<ScheduleStatus, u64>,
 }
 
 impl State {
@@ -37,37 +55,107 @@ impl State {
     }
 
     pub(crate) fn from_snapshot(s: StateSnapshot) -> State {
-        State {
+        let mut state = State {
             jobs: s.jobs.into_iter().map(|j| (j.key.clone(), j)).collect(),
-            tasks: s.tasks.into_iter().map(|t| (t.id().clone(), t)).collect(),
             hosts: s.hosts.into_iter().map(|h| (h.host.clone(), h)).collect(),
+            quotas: s.quotas,
+            maintenance: s.maintenance,
+            ..State::default()
+        };
+        for t in s.tasks {
+            state.index(&t);
+            state.tasks.insert(t.id().clone(), t);
         }
+        state
     }
 
+    /// The whole state; copies pointers only, so it is cheap to take under the engine lock.
     pub(crate) fn to_snapshot(&self) -> StateSnapshot {
         StateSnapshot {
             jobs: self.jobs.values().cloned().collect(),
             tasks: self.tasks.values().cloned().collect(),
             hosts: self.hosts.values().cloned().collect(),
+            quotas: self.quotas.clone(),
+            maintenance: self.maintenance.clone(),
+        }
+    }
+
+    fn index(&mut self, t: &ScheduledTask) {
+        let id = t.id();
+        self.by_job
+            .entry(t.job().clone())
+            .or_default()
+            .insert(id.clone());
+        if t.status.is_slave_assigned()
+            && let Some(host) = &t.assigned_task.slave_host
+        {
+            self.by_host
+                .entry(host.clone())
+                .or_default()
+                .insert(id.clone());
+        }
+        if t.status.is_active() {
+            self.by_status
+                .entry(t.status)
+                .or_default()
+                .insert(id.clone());
+        }
+        *self.status_counts.entry(t.status).or_default() += 1;
+    }
+
+    fn unindex(&mut self, t: &ScheduledTask) {
+        let id = t.id();
+        fn remove<K: std::hash::Hash + Eq + Clone>(
+            map: &mut HashMap<K, BTreeSet<TaskId>>,
+            key: &K,
+            id: &TaskId,
+        ) {
+            if let Some(set) = map.get_mut(key) {
+                set.remove(id);
+                if set.is_empty() {
+                    map.remove(key);
+                }
+            }
+        }
+        remove(&mut self.by_job, t.job(), id);
+        if let Some(host) = &t.assigned_task.slave_host {
+            remove(&mut self.by_host, host, id);
+        }
+        if let Some(set) = self.by_status.get_mut(&t.status) {
+            set.remove(id);
+            if set.is_empty() {
+                self.by_status.remove(&t.status);
+            }
+        }
+        if let Some(c) = self.status_counts.get_mut(&t.status) {
+            *c = c.saturating_sub(1);
+            if *c == 0 {
+                self.status_counts.remove(&t.status);
+            }
         }
     }
 
     pub(crate) fn apply(&mut self, op: &Op) {
         match op {
             Op::SaveJob { job } => {
-                self.jobs.insert(job.key.clone(), (**job).clone());
+                self.jobs.insert(job.key.clone(), Arc::clone(job));
             }
             Op::RemoveJob { key } => {
                 self.jobs.remove(key);
             }
             Op::SaveTasks { tasks } => {
                 for t in tasks {
-                    self.tasks.insert(t.id().clone(), t.clone());
+                    if let Some(old) = self.tasks.insert(t.id().clone(), Arc::clone(t)) {
+                        self.unindex(&old);
+                    }
+                    self.index(t);
                 }
             }
             Op::RemoveTasks { ids } => {
                 for id in ids {
-                    self.tasks.remove(id);
+                    if let Some(old) = self.tasks.remove(id) {
+                        self.unindex(&old);
+                    }
                 }
             }
             Op::SaveHost { host } => {
@@ -76,13 +164,83 @@ impl State {
             Op::RemoveHost { host } => {
                 self.hosts.remove(host);
             }
+            Op::SaveQuota { role, quota } => {
+                self.quotas.insert(role.clone(), *quota);
+            }
+            Op::SaveMaintenance { host, mode } => {
+                if *mode == MaintenanceMode::None {
+                    self.maintenance.remove(host);
+                } else {
+                    self.maintenance.insert(host.clone(), *mode);
+                }
+            }
+            Op::Restore { state } => {
+                *self = State::from_snapshot((**state).clone());
+            }
         }
+    }
+
+    /// Every task of a job, terminal ones included.
+    pub(crate) fn tasks_of<'a>(
+        &'a self,
+        key: &JobKey,
+    ) -> impl Iterator<Item = &'a Arc<ScheduledTask>> + 'a {
+        self.by_job
+            .get(key)
+            .into_iter()
+            .flatten()
+            .filter_map(|id| self.tasks.get(id))
+    }
+
+    /// Tasks holding resources on a host.
+    pub(crate) fn tasks_on<'a>(
+        &'a self,
+        host: &str,
+    ) -> impl Iterator<Item = &'a Arc<ScheduledTask>> + 'a {
+        self.by_host
+            .get(host)
+            .into_iter()
+            .flatten()
+            .filter_map(|id| self.tasks.get(id))
+    }
+
+    /// Active tasks in a state.
+    pub(crate) fn in_status(
+        &self,
+        status: ScheduleStatus,
+    ) -> impl Iterator<Item = &Arc<ScheduledTask>> + '_ {
+        self.by_status
+            .get(&status)
+            .into_iter()
+            .flatten()
+            .filter_map(|id| self.tasks.get(id))
+    }
+
+    /// Every task holding resources, in no particular order.
+    pub(crate) fn slave_assigned(&self) -> impl Iterator<Item = &Arc<ScheduledTask>> + '_ {
+        self.by_host
+            .values()
+            .flatten()
+            .filter_map(|id| self.tasks.get(id))
+    }
+
+    /// Whether anything is pending.
+    pub(crate) fn has_status(&self, status: ScheduleStatus) -> bool {
+        self.by_status.contains_key(&status)
+    }
+
+    /// How many tasks are in each state.
+    pub(crate) fn status_counts(&self) -> &BTreeMap<ScheduleStatus, u64> {
+        &self.status_counts
     }
 
     /// Whether any task of the job is active.
     pub(crate) fn job_is_active(&self, key: &JobKey) -> bool {
-        self.tasks
-            .values()
-            .any(|t| t.job() == key && t.status.is_active())
+        self.tasks_of(key).any(|t| t.status.is_active())
+    }
+
+    /// A host's maintenance mode (NONE when it is in service).
+    pub(crate) fn maintenance_of(&self, host: &str) -> MaintenanceMode {
+        self.maintenance.get(host).copied().unwrap_or_default()
     }
 }

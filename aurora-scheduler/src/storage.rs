@@ -7,9 +7,11 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
-use aurora_core::{JobConfiguration, JobKey, ScheduledTask, TaskId};
+use aurora_core::{
+    JobConfiguration, JobKey, MaintenanceMode, ResourceAggregate, ScheduledTask, TaskId,
+};
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::{Deserialize, Serialize};
 
@@ -40,8 +42,8 @@ pub struct HostRecord {
 pub enum Op {
     /// Store (or replace) a job's configuration.
     SaveJob {
-        /// The job (boxed: it is much larger than the other ops).
-        job: Box<JobConfiguration>,
+        /// The job (shared: records are immutable).
+        job: Arc<JobConfiguration>,
     },
     /// Forget a job's configuration.
     RemoveJob {
@@ -50,8 +52,8 @@ pub enum Op {
     },
     /// Store (or replace) tasks, keyed by id.
     SaveTasks {
-        /// The tasks.
-        tasks: Vec<ScheduledTask>,
+        /// The tasks (shared: records are immutable).
+        tasks: Vec<Arc<ScheduledTask>>,
     },
     /// Forget tasks.
     RemoveTasks {
@@ -68,6 +70,25 @@ pub enum Op {
         /// Its host name.
         host: String,
     },
+    /// Set a role's production quota.
+    SaveQuota {
+        /// The role.
+        role: String,
+        /// Its quota.
+        quota: ResourceAggregate,
+    },
+    /// Set a host's maintenance mode (NONE forgets it).
+    SaveMaintenance {
+        /// The host name.
+        host: String,
+        /// Its mode.
+        mode: MaintenanceMode,
+    },
+    /// Replace the whole state with a backup.
+    Restore {
+        /// The state restored.
+        state: Box<StateSnapshot>,
+    },
 }
 
 /// The ops of one change, applied atomically, with their place in the stream.
@@ -83,11 +104,17 @@ pub struct Transaction {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct StateSnapshot {
     /// Every job configuration.
-    pub jobs: Vec<JobConfiguration>,
+    pub jobs: Vec<Arc<JobConfiguration>>,
     /// Every task, terminal ones included.
-    pub tasks: Vec<ScheduledTask>,
+    pub tasks: Vec<Arc<ScheduledTask>>,
     /// Every registered machine.
     pub hosts: Vec<HostRecord>,
+    /// Production quota by role.
+    #[serde(default)]
+    pub quotas: BTreeMap<String, ResourceAggregate>,
+    /// Hosts not in service, with their mode.
+    #[serde(default)]
+    pub maintenance: BTreeMap<String, MaintenanceMode>,
 }
 
 /// A snapshot and the last transaction it includes.

@@ -1,7 +1,11 @@
 use std::collections::BTreeMap;
 
+use aurora_core::api::{AddInstancesRequest, RestartRequest, SetQuotaRequest};
 use aurora_core::api::{MachineResources, PortRange};
-use aurora_core::{ExecutorConfig, Identity, JobConfiguration, Resources, TaskConfig};
+use aurora_core::{
+    ExecutorConfig, Identity, JobConfiguration, MaintenanceMode, Resources, TaskConfig,
+    TaskConstraint,
+};
 
 use super::*;
 use crate::storage::{MemStorage, Storage, Transaction};
@@ -17,18 +21,14 @@ struct Harness {
 
 impl Harness {
     fn new() -> Harness {
+        Harness::with(|_| {})
+    }
+
+    fn with(edit: impl FnOnce(&mut EngineConfig)) -> Harness {
         let mut n = 0;
-        let engine = Engine::new(
-            State::default(),
-            EngineConfig {
-                cluster: "local".into(),
-                hostname: "sched".into(),
-                heartbeat_interval_ms: 500,
-                executor_timeout_ms: 10_000,
-            },
-            1_000,
-        )
-        .with_nonce(move || {
+        let mut config = EngineConfig::for_tests();
+        edit(&mut config);
+        let engine = Engine::new(State::default(), config, 1_000).with_nonce(move || {
             n += 1;
             format!("n{n}")
         });
@@ -122,6 +122,7 @@ impl Harness {
             .tasks
             .values()
             .find(|t| t.ancestor_id.as_ref() == Some(id))
+            .map(|t| &**t)
     }
 
     fn assert_replay_matches(&self) {
@@ -255,13 +256,26 @@ fn kill_deletes_pending_tasks_and_kills_running_ones() {
     assert_eq!(resp.killed.len(), 2);
     assert!(!h.engine.state.tasks.contains_key(&ids[1]));
     assert_eq!(h.task(&ids[0]).status, Killing);
-    // The kill is resent until the executor reports the task terminal.
-    for _ in 0..2 {
-        assert_eq!(
-            h.heartbeat("h1", &[(&ids[0], Running)]).kill,
-            [ids[0].clone()]
-        );
-    }
+    // The kill is resent, with a doubling interval, until the executor reports the task
+    // terminal.
+    assert_eq!(
+        h.heartbeat("h1", &[(&ids[0], Running)]).kill,
+        [ids[0].clone()]
+    );
+    assert!(h.heartbeat("h1", &[(&ids[0], Running)]).kill.is_empty());
+    h.now += 1_000;
+    assert_eq!(
+        h.heartbeat("h1", &[(&ids[0], Running)]).kill,
+        [ids[0].clone()]
+    );
+    h.now += 1_000;
+    assert!(
+        h.heartbeat("h1", &[(&ids[0], Running)]).kill.is_empty(),
+        "now every 2 s"
+    );
+    h.now += 1_000;
+    assert_eq!(h.heartbeat("h1", &[(&ids[0], Running)]).kill.len(), 1);
+    assert_eq!(h.engine.counters.kill_retries, 2);
     h.status("h1", &ids[0], Killed);
     assert!(h.heartbeat("h1", &[]).kill.is_empty());
     assert!(
@@ -433,4 +447,498 @@ fn snapshot_plus_log_rebuilds_the_state() {
     assert_eq!(recovered.log.len(), h.log.len() - mark);
     let (state, _) = State::recover(recovered);
     assert_eq!(state, h.engine.state);
+}
+
+impl Harness {
+    fn reason(&self, id: &TaskId) -> String {
+        self.engine.reason(id).unwrap_or_default().to_owned()
+    }
+
+    fn status_of(&self, id: &TaskId) -> ScheduleStatus {
+        self.task(id).status
+    }
+
+    fn set_quota(&mut self, cpu: f64) {
+        self.run(|e, _| {
+            e.set_quota(
+                "www",
+                SetQuotaRequest {
+                    cpu,
+                    ram_bytes: 1 << 40,
+                    disk_bytes: 1 << 40,
+                },
+            )
+        })
+        .unwrap();
+    }
+}
+
+fn many_per_host(t: &mut TaskConfig) {
+    t.constraints.push(aurora_core::Constraint {
+        name: "host".into(),
+        constraint: TaskConstraint::Limit { limit: 100 },
+    });
+}
+
+#[test]
+fn flapping_tasks_come_back_throttled_with_a_growing_penalty() {
+    let mut h = Harness::with(|c| {
+        c.lifecycle.flapping_threshold_ms = 60_000;
+        c.lifecycle.initial_flapping_penalty_ms = 1_000;
+        c.lifecycle.max_flapping_penalty_ms = 4_000;
+    });
+    let ids = h.create("flappy", 1, |t| t.is_service = true);
+    h.register("h1");
+    h.status("h1", &ids[0], Running);
+    h.status("h1", &ids[0], Failed);
+    let second = h.child(&ids[0]).unwrap().id().clone();
+    assert_eq!(h.status_of(&second), Throttled);
+    assert!(
+        h.reason(&second).contains("throttled for 1000 ms"),
+        "{}",
+        h.reason(&second)
+    );
+    h.run(|e, now| e.check_timers(now + 500));
+    assert_eq!(
+        h.status_of(&second),
+        Throttled,
+        "the penalty is not served yet"
+    );
+    h.run(|e, now| e.check_timers(now + 1_000));
+    assert_eq!(h.status_of(&second), Pending);
+    h.run(|e, now| e.schedule(now));
+    h.status("h1", &second, Running);
+    h.status("h1", &second, Failed);
+    let third = h.child(&second).unwrap().id().clone();
+    assert!(
+        h.reason(&third).contains("throttled for 2000 ms"),
+        "{}",
+        h.reason(&third)
+    );
+    // A task that ran long enough is not throttled.
+    h.run(|e, now| e.check_timers(now + 2_000));
+    h.run(|e, now| e.schedule(now));
+    h.status("h1", &third, Running);
+    h.now += 120_000;
+    h.status("h1", &third, Failed);
+    assert_eq!(h.child(&third).map(|t| t.status), Some(Pending));
+    assert_eq!(h.engine.counters.tasks_throttled, 2);
+    h.assert_replay_matches();
+}
+
+#[test]
+fn tasks_stuck_in_transient_states_become_lost() {
+    let mut h = Harness::with(|c| c.lifecycle.transient_state_timeout_ms = 1_000);
+    let ids = h.create("web", 2, many_per_host);
+    h.register("h1");
+    h.status("h1", &ids[1], Running);
+    h.run(|e, now| {
+        e.kill_job(
+            "www",
+            "prod",
+            "web",
+            KillRequest {
+                instances: Some(BTreeSet::from([1])),
+                message: None,
+            },
+            now,
+        )
+    })
+    .unwrap();
+    h.run(|e, now| e.check_timers(now + 500));
+    assert_eq!(h.status_of(&ids[0]), Assigned);
+    h.run(|e, now| e.check_timers(now + 2_000));
+    assert_eq!(h.status_of(&ids[0]), Lost, "ASSIGNED for too long");
+    assert_eq!(h.status_of(&ids[1]), Lost, "KILLING for too long");
+    assert!(
+        h.task(&ids[0])
+            .task_events
+            .last()
+            .unwrap()
+            .message
+            .as_deref()
+            .unwrap()
+            .contains("stuck in ASSIGNED")
+    );
+    assert_eq!(
+        h.child(&ids[0]).map(|t| t.status),
+        Some(Pending),
+        "a lost task is replaced"
+    );
+    assert!(h.child(&ids[1]).is_none(), "a killed one is not");
+    h.assert_replay_matches();
+}
+
+#[test]
+fn heartbeats_reconcile_in_both_directions() {
+    let mut h = Harness::new();
+    let ids = h.create("web", 1, |_| {});
+    h.register("h1");
+    // The executor's status update was lost, but its heartbeat says RUNNING.
+    h.heartbeat("h1", &[(&ids[0], Running)]);
+    assert_eq!(h.history(&ids[0]), [Pending, Assigned, Running]);
+    // Then it no longer has the task at all.
+    h.heartbeat("h1", &[]);
+    assert_eq!(h.status_of(&ids[0]), Lost);
+    assert_eq!(
+        h.child(&ids[0]).map(|t| t.status),
+        Some(Pending),
+        "replaced"
+    );
+    assert_eq!(h.engine.counters.reconciled_lost, 1);
+    h.assert_replay_matches();
+}
+
+#[test]
+fn an_executor_that_comes_back_keeps_its_valid_tasks() {
+    let mut h = Harness::new();
+    let ids = h.create("web", 2, many_per_host);
+    h.register("h1");
+    h.status("h1", &ids[0], Running);
+    h.status("h1", &ids[1], Running);
+    let req = RegisterExecutorRequest {
+        tasks: vec![ExecutorTaskState {
+            task_id: ids[0].clone(),
+            status: Running,
+        }],
+        ..register_request("h1", "r1")
+    };
+    h.run(|e, now| e.register(req, now)).unwrap();
+    assert_eq!(h.status_of(&ids[0]), Running, "still valid: kept");
+    assert_eq!(h.status_of(&ids[1]), Lost, "not reported: lost");
+}
+
+fn register_request(host: &str, rack: &str) -> RegisterExecutorRequest {
+    RegisterExecutorRequest {
+        host: host.into(),
+        attributes: BTreeMap::from([("rack".into(), BTreeSet::from([rack.into()]))]),
+        resources: MachineResources {
+            cpu: 4.0,
+            ram_bytes: 4096 * MIB,
+            disk_bytes: 4096 * MIB,
+            ports: PortRange {
+                begin: 31000,
+                end: 31100,
+            },
+        },
+        tasks: Vec::new(),
+    }
+}
+
+#[test]
+fn production_preempts_non_production_and_takes_its_place() {
+    let mut h = Harness::new();
+    h.register("h1");
+    let batch = h.create("batch", 4, many_per_host);
+    h.run(|e, now| e.schedule(now));
+    for id in &batch {
+        h.status("h1", id, Running);
+    }
+    h.set_quota(10.0);
+    let web = h.create("web", 1, |t| {
+        t.production = true;
+        t.resources.cpu = 2.0;
+    });
+    h.run(|e, now| e.schedule(now));
+    let preempting: Vec<&TaskId> = batch
+        .iter()
+        .filter(|id| h.status_of(id) == Preempting)
+        .collect();
+    assert_eq!(preempting.len(), 2, "just enough victims");
+    let event = h.task(preempting[0]).task_events.last().unwrap();
+    assert_eq!(
+        event.message.as_deref(),
+        Some(format!("Preempting in favor of {}", web[0]).as_str())
+    );
+    assert!(
+        h.reason(&web[0]).contains("preempting 2 task(s) on h1"),
+        "{}",
+        h.reason(&web[0])
+    );
+    // No further victims while these are on their way out.
+    h.run(|e, now| e.schedule(now));
+    assert_eq!(
+        batch
+            .iter()
+            .filter(|id| h.status_of(id) == Preempting)
+            .count(),
+        2
+    );
+    let victims: Vec<TaskId> = preempting.into_iter().cloned().collect();
+    for id in &victims {
+        h.status("h1", id, Killed);
+    }
+    h.run(|e, now| e.schedule(now));
+    assert_eq!(h.status_of(&web[0]), Assigned);
+    for id in &victims {
+        assert_eq!(
+            h.child(id).map(|t| t.status),
+            Some(Pending),
+            "victims are rescheduled"
+        );
+    }
+    assert_eq!(h.engine.counters.preemptions, 2);
+    h.assert_replay_matches();
+}
+
+#[test]
+fn higher_priority_preempts_only_within_its_role() {
+    let mut h = Harness::new();
+    h.register("h1");
+    let low = h.create("low", 1, |t| t.resources.cpu = 4.0);
+    h.run(|e, now| e.schedule(now));
+    h.status("h1", &low[0], Running);
+    let mut other = job("other", 1, |t| {
+        t.priority = 10;
+        t.resources.cpu = 4.0;
+    });
+    other.key = "local/ads/prod/other".parse().unwrap();
+    other.owner.role = "ads".into();
+    other.task_config.job = other.key.clone();
+    other.task_config.owner.role = "ads".into();
+    h.run(|e, now| e.create_job(CreateJobRequest { job: other }, now))
+        .unwrap();
+    h.run(|e, now| e.schedule(now));
+    assert_eq!(
+        h.status_of(&low[0]),
+        Running,
+        "another role's priority does not count"
+    );
+    let high = h.create("high", 1, |t| {
+        t.priority = 10;
+        t.resources.cpu = 4.0;
+    });
+    h.run(|e, now| e.schedule(now));
+    assert_eq!(h.status_of(&low[0]), Preempting);
+    assert_eq!(h.status_of(&high[0]), Pending);
+}
+
+#[test]
+fn production_jobs_must_fit_the_quota() {
+    let mut h = Harness::new();
+    let prod = |t: &mut TaskConfig| {
+        t.production = true;
+        t.resources.cpu = 2.0;
+    };
+    let err = h
+        .run(|e, now| {
+            e.create_job(
+                CreateJobRequest {
+                    job: job("web", 2, prod),
+                },
+                now,
+            )
+        })
+        .unwrap_err();
+    assert!(
+        err.message
+            .contains("insufficient quota for role www: cpu short by 4"),
+        "{}",
+        err.message
+    );
+    let err = h
+        .run(|e, _| {
+            e.set_quota(
+                "www",
+                SetQuotaRequest {
+                    cpu: 1.0,
+                    ram_bytes: -5,
+                    disk_bytes: 0,
+                },
+            )
+        })
+        .unwrap_err();
+    assert!(
+        err.message.contains("ram_bytes -5 must be zero or more"),
+        "{}",
+        err.message
+    );
+    h.set_quota(5.0);
+    h.create("web", 2, prod);
+    let q = h.engine.quota("www");
+    assert_eq!(q.prod_consumption.cpu, 4.0);
+    let err = h
+        .run(|e, now| {
+            e.create_job(
+                CreateJobRequest {
+                    job: job("more", 1, prod),
+                },
+                now,
+            )
+        })
+        .unwrap_err();
+    assert!(err.message.contains("cpu short by 1"), "{}", err.message);
+    // Non-production work needs no quota.
+    h.create("batch", 3, |t| t.resources.cpu = 2.0);
+    assert_eq!(h.engine.quota("www").non_prod_consumption.cpu, 6.0);
+    h.assert_replay_matches();
+}
+
+#[test]
+fn instances_can_run_different_configs_and_restart() {
+    let mut h = Harness::new();
+    let ids = h.create("web", 2, |_| {});
+    h.register("h1");
+    h.register("h2");
+    let mut canary = job("web", 1, |t| {
+        t.executor_config.data = "{\"canary\": true}".into()
+    })
+    .task_config;
+    canary.job = ids_job(&h, &ids[0]);
+    let req = AddInstancesRequest {
+        task_config: canary.clone(),
+        instances: BTreeSet::from([0]),
+    };
+    let err = h
+        .run(|e, now| e.add_instances("www", "prod", "web", req, now))
+        .unwrap_err();
+    assert_eq!(err.code, ErrorCode::Conflict);
+    let req = AddInstancesRequest {
+        task_config: canary,
+        instances: BTreeSet::from([2]),
+    };
+    let added = h
+        .run(|e, now| e.add_instances("www", "prod", "web", req, now))
+        .unwrap()
+        .task_ids;
+    assert_eq!(h.engine.state.jobs[&ids_job(&h, &ids[0])].instance_count, 3);
+    let configs: BTreeSet<String> = h
+        .engine
+        .tasks(&TaskQuery::default())
+        .tasks
+        .iter()
+        .map(|t| t.assigned_task.task.executor_config.data.clone())
+        .collect();
+    assert_eq!(configs.len(), 2, "both configs are kept");
+    h.status("h1", &ids[0], Running);
+    let resp = h
+        .run(|e, now| {
+            e.restart(
+                "www",
+                "prod",
+                "web",
+                RestartRequest {
+                    instances: Some(BTreeSet::from([0, 2])),
+                },
+                now,
+            )
+        })
+        .unwrap();
+    assert_eq!(
+        resp.restarted.len(),
+        1,
+        "only instance 0 runs; instance 2 is pending: {resp:?}"
+    );
+    assert_eq!(h.status_of(&ids[0]), Restarting);
+    h.status("h1", &ids[0], Killed);
+    assert_eq!(h.child(&ids[0]).map(|t| t.status), Some(Pending));
+    assert_eq!(
+        h.status_of(&added[0]),
+        Pending,
+        "no third host: {}",
+        h.reason(&added[0])
+    );
+    h.assert_replay_matches();
+}
+
+#[test]
+fn draining_a_host_moves_its_tasks_elsewhere() {
+    let mut h = Harness::new();
+    let ids = h.create("web", 1, |_| {});
+    h.register("h1");
+    h.status("h1", &ids[0], Running);
+    h.register("h2");
+    let hosts = vec!["h1".to_owned()];
+    h.run(|e, now| e.set_maintenance(&hosts, MaintenanceMode::Draining, now))
+        .unwrap();
+    assert_eq!(h.status_of(&ids[0]), Draining);
+    assert_eq!(
+        h.heartbeat("h1", &[(&ids[0], Running)]).kill,
+        [ids[0].clone()]
+    );
+    h.status("h1", &ids[0], Killed);
+    h.run(|e, now| {
+        e.check_timers(now);
+        e.schedule(now)
+    });
+    let child = h.child(&ids[0]).unwrap();
+    assert_eq!(child.assigned_task.slave_host.as_deref(), Some("h2"));
+    assert_eq!(
+        h.engine.state.maintenance_of("h1"),
+        MaintenanceMode::Drained
+    );
+    h.run(|e, now| e.set_maintenance(&hosts, MaintenanceMode::None, now))
+        .unwrap();
+    assert_eq!(h.engine.state.maintenance_of("h1"), MaintenanceMode::None);
+    h.assert_replay_matches();
+}
+
+#[test]
+fn pending_tasks_say_why() {
+    let mut h = Harness::new();
+    h.register("h1");
+    let ids = h.create("big", 1, |t| t.resources.cpu = 8.0);
+    h.run(|e, now| e.schedule(now));
+    assert_eq!(
+        h.reason(&ids[0]),
+        "no host fits: insufficient cpu on 1 of 1 hosts (needs 8, largest free is 4)"
+    );
+    let resp = h.engine.tasks(&TaskQuery::default());
+    assert_eq!(resp.pending_reasons.len(), 1);
+}
+
+#[test]
+fn a_restore_replaces_the_state() {
+    let mut h = Harness::new();
+    h.create("web", 1, |_| {});
+    let saved = h.engine.state.to_snapshot();
+    let before = h.engine.state.clone();
+    h.create("other", 2, |_| {});
+    h.run(|e, now| e.restore(saved, now));
+    assert_eq!(h.engine.state, before);
+    h.assert_replay_matches();
+}
+
+#[test]
+fn ended_tasks_are_pruned_past_the_history_limits() {
+    let mut h = Harness::with(|c| {
+        c.history.max_per_job = 2;
+        c.history.min_retention_ms = 1_000;
+        c.history.prune_threshold_ms = 100_000;
+        c.history.interval_ms = 0;
+    });
+    let ids = h.create("web", 4, many_per_host);
+    h.register("h1");
+    for id in &ids {
+        h.status("h1", id, Finished);
+    }
+    let other = h.create("old", 1, |_| {});
+    h.run(|e, now| e.kill_job("www", "prod", "old", KillRequest::default(), now))
+        .unwrap();
+    assert!(
+        !h.engine.state.tasks.contains_key(&other[0]),
+        "a pending task is deleted by a kill"
+    );
+    h.run(|e, now| e.prune_history(now));
+    assert_eq!(
+        h.engine.state.tasks.len(),
+        4,
+        "everything is younger than the minimum retention"
+    );
+    h.now += 2_000;
+    h.run(|e, now| e.prune_history(now));
+    assert_eq!(h.engine.state.tasks.len(), 2, "two per job are kept");
+    assert!(
+        !h.engine
+            .state
+            .jobs
+            .contains_key(&"local/www/prod/old".parse().unwrap()),
+        "a job without tasks is forgotten"
+    );
+    h.now += 200_000;
+    h.run(|e, now| e.prune_history(now));
+    assert!(h.engine.state.tasks.is_empty());
+    assert!(h.engine.state.jobs.is_empty());
+    assert_eq!(h.engine.counters.tasks_pruned, 4);
+    h.assert_replay_matches();
 }

@@ -1,28 +1,38 @@
-//! `aurora-scheduler`: serves the scheduler's HTTP API with state under `--data-dir`.
+//! `aurora-scheduler`: serves the scheduler's HTTP API with state under `--data-dir`;
+//! `aurora-scheduler backup --data-dir D --out FILE` and
+//! `aurora-scheduler restore --data-dir D --from FILE` back up and restore a stopped
+//! scheduler's state.
 //!
-//! Exit codes: 0 after a clean shutdown (SIGINT/SIGTERM), 1 when the server or storage fails
-//! while running, 2 for bad arguments, 3 when the storage cannot be opened or read, 4 when the
-//! HTTP port cannot be bound.
+//! Exit codes: 0 after a clean shutdown (SIGINT/SIGTERM) or a successful backup/restore, 1 when
+//! the server or storage fails while running, 2 for bad arguments, 3 when the storage cannot be
+//! opened or read (or a backup cannot be written or read), 4 when the HTTP port cannot be bound.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use aurora_scheduler::{Config, Scheduler, SchedulerError};
-use clap::Parser;
+use aurora_scheduler::{Config, Scheduler, SchedulerError, backup_data_dir, restore_data_dir};
+use clap::{Parser, Subcommand};
 
 /// The Aurora scheduler.
 #[derive(Debug, Parser)]
-#[command(name = "aurora-scheduler", version)]
+#[command(
+    name = "aurora-scheduler",
+    version,
+    args_conflicts_with_subcommands = true
+)]
 struct Args {
-    /// The HTTP port to listen on; 0 picks a free one (printed on stdout).
+    /// Admin commands; without one, the scheduler serves.
+    #[command(subcommand)]
+    command: Option<Admin>,
+    /// The HTTP port to listen on; 0 picks a free one (printed on stdout). Required to serve.
     #[arg(long)]
-    http_port: u16,
+    http_port: Option<u16>,
     /// The address to listen on.
     #[arg(long, default_value = "0.0.0.0")]
     http_host: String,
-    /// Where the scheduler keeps its state (scheduler.db).
+    /// Where the scheduler keeps its state (scheduler.db). Required to serve.
     #[arg(long)]
-    data_dir: PathBuf,
+    data_dir: Option<PathBuf>,
     /// The cluster this scheduler serves; job keys must name it.
     #[arg(long, default_value = "local")]
     cluster: String,
@@ -38,6 +48,67 @@ struct Args {
     /// Snapshot the state and truncate the log after this many transactions.
     #[arg(long, default_value_t = 10_000)]
     snapshot_interval_transactions: u64,
+    /// After how long in ASSIGNED, PREEMPTING, RESTARTING, KILLING or DRAINING a task is LOST,
+    /// in milliseconds.
+    #[arg(long, default_value_t = 300_000)]
+    transient_task_state_timeout_ms: u64,
+    /// A run shorter than this flapped and its replacement is THROTTLED, in milliseconds
+    /// (0 disables throttling).
+    #[arg(long, default_value_t = 300_000)]
+    flapping_task_threshold_ms: u64,
+    /// The penalty after one flapped run, in milliseconds; it doubles per further one.
+    #[arg(long, default_value_t = 30_000)]
+    initial_flapping_penalty_ms: u64,
+    /// The largest flapping penalty, in milliseconds.
+    #[arg(long, default_value_t = 300_000)]
+    max_flapping_penalty_ms: u64,
+    /// The first interval between deliveries of the same kill, in milliseconds; it doubles.
+    #[arg(long, default_value_t = 5_000)]
+    initial_kill_retry_ms: u64,
+    /// The longest interval between deliveries of the same kill, in milliseconds.
+    #[arg(long, default_value_t = 60_000)]
+    max_kill_retry_ms: u64,
+    /// How long a task must be pending before it may preempt others, in milliseconds.
+    #[arg(long, default_value_t = 600_000)]
+    preemption_delay_ms: u64,
+    /// CPU the executor uses next to every task.
+    #[arg(long, default_value_t = 0.25)]
+    executor_overhead_cpu: f64,
+    /// Memory the executor uses next to every task, in MiB.
+    #[arg(long, default_value_t = 128)]
+    executor_overhead_ram_mb: u64,
+    /// Ended tasks older than this are removed, in milliseconds.
+    #[arg(long, default_value_t = 2 * 24 * 3_600_000)]
+    history_prune_threshold_ms: u64,
+    /// At most this many ended tasks are kept per job.
+    #[arg(long, default_value_t = 100)]
+    history_max_per_job: usize,
+    /// Ended tasks younger than this are always kept, in milliseconds.
+    #[arg(long, default_value_t = 3_600_000)]
+    history_min_retention_ms: u64,
+}
+
+/// Admin commands on a stopped scheduler's data directory.
+#[derive(Debug, Subcommand)]
+enum Admin {
+    /// Write the state of a data directory to a backup file.
+    Backup {
+        /// The scheduler's data directory.
+        #[arg(long)]
+        data_dir: PathBuf,
+        /// The backup file to write.
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Replace the state of a data directory with a backup file (stop the scheduler first).
+    Restore {
+        /// The scheduler's data directory.
+        #[arg(long)]
+        data_dir: PathBuf,
+        /// The backup file to read.
+        #[arg(long)]
+        from: PathBuf,
+    },
 }
 
 fn main() -> ExitCode {
@@ -49,15 +120,58 @@ fn main() -> ExitCode {
         )
         .with_writer(std::io::stderr)
         .init();
+    match args.command {
+        Some(Admin::Backup { data_dir, out }) => {
+            return admin(
+                backup_data_dir(&data_dir, &out)
+                    .map(|seq| format!("wrote {} (state up to transaction {seq})", out.display())),
+            );
+        }
+        Some(Admin::Restore { data_dir, from }) => {
+            return admin(restore_data_dir(&data_dir, &from).map(|seq| {
+                format!(
+                    "restored {} into {} (now at transaction {seq})",
+                    from.display(),
+                    data_dir.display()
+                )
+            }));
+        }
+        None => {}
+    }
+    let (Some(http_port), Some(data_dir)) = (args.http_port, args.data_dir) else {
+        eprintln!(
+            "aurora-scheduler: error: --http-port and --data-dir are required to serve; see --help"
+        );
+        return ExitCode::from(2);
+    };
+    if !(args.executor_overhead_cpu.is_finite() && args.executor_overhead_cpu >= 0.0) {
+        eprintln!(
+            "aurora-scheduler: error: --executor-overhead-cpu {} must be zero or more",
+            args.executor_overhead_cpu
+        );
+        return ExitCode::from(2);
+    }
     let config = Config {
         cluster: args.cluster,
         hostname: args.hostname.unwrap_or_else(local_hostname),
-        data_dir: args.data_dir,
+        data_dir,
         http_host: args.http_host,
-        http_port: args.http_port,
+        http_port,
         heartbeat_interval_ms: args.heartbeat_interval_ms,
         executor_timeout_ms: args.executor_timeout_ms,
         snapshot_interval_transactions: args.snapshot_interval_transactions,
+        transient_task_state_timeout_ms: args.transient_task_state_timeout_ms,
+        flapping_task_threshold_ms: args.flapping_task_threshold_ms,
+        initial_flapping_penalty_ms: args.initial_flapping_penalty_ms,
+        max_flapping_penalty_ms: args.max_flapping_penalty_ms,
+        initial_kill_retry_ms: args.initial_kill_retry_ms,
+        max_kill_retry_ms: args.max_kill_retry_ms,
+        preemption_delay_ms: args.preemption_delay_ms,
+        executor_overhead_cpu: args.executor_overhead_cpu,
+        executor_overhead_ram_bytes: args.executor_overhead_ram_mb.saturating_mul(1024 * 1024),
+        history_prune_threshold_ms: args.history_prune_threshold_ms,
+        history_max_per_job: args.history_max_per_job,
+        history_min_retention_ms: args.history_min_retention_ms,
     };
     match run(config) {
         Ok(()) => ExitCode::SUCCESS,
@@ -69,6 +183,20 @@ fn main() -> ExitCode {
                 _ => 1,
             };
             ExitCode::from(code)
+        }
+    }
+}
+
+/// Prints the outcome of an admin command and maps it to an exit code.
+fn admin(result: Result<String, aurora_scheduler::BackupError>) -> ExitCode {
+    match result {
+        Ok(message) => {
+            println!("{message}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("aurora-scheduler: error: {e}");
+            ExitCode::from(3)
         }
     }
 }

@@ -1,0 +1,347 @@
+//! Scheduler benchmarks, printing `BENCH name value` lines.
+//!
+//! Run with `cargo bench -p aurora-scheduler --bench scheduler` (all), or name some:
+//! `cargo bench -p aurora-scheduler --bench scheduler -- placements preemption create rss`.
+//!
+//! - `placements_per_sec`: `aurora_core::place` on 10,000 hosts in 5,000 racks with `host` and
+//!   `rack` limit constraints, 100,000 pending tasks from 1,000 jobs.
+//! - `preemption_search_ms`: `aurora_core::find_preemption` on 10,000 full hosts where only the
+//!   last host has tasks the pending one may preempt (the whole cluster is searched).
+//! - `create_4000_instances_ms`: one job of 4,000 instances created through the real HTTP API
+//!   with SQLite storage, until every task is ASSIGNED (1,000 registered executors).
+//! - `scheduler_rss_mib_100k_tasks`: resident memory of a process running a scheduler that
+//!   holds 100,000 tasks (measured in a child process so that nothing else is counted); the
+//!   same child reports `snapshot_pause_us_100k_tasks`, how long a snapshot holds the engine
+//!   lock, and `snapshot_total_ms_100k_tasks`, how long it takes to write.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::{Duration, Instant};
+
+use aurora_core::{
+    AssignedTask, Constraint, ExecutorConfig, Identity, JobKey, MaintenanceMode, PlacementConfig,
+    PlacementHost, PlacementInput, PreemptionInput, Resources, ScheduleStatus, ScheduledTask,
+    TaskConfig, TaskConstraint, TaskId, find_preemption, place,
+};
+use serde_json::{Value, json};
+
+const GIB: u64 = 1 << 30;
+
+fn main() {
+    let args: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with("--"))
+        .collect();
+    if std::env::args().any(|a| a == "--rss-child") {
+        rss_child();
+        return;
+    }
+    let wanted = |name: &str| args.is_empty() || args.iter().any(|a| name.contains(a.as_str()));
+    if wanted("placements") {
+        placements();
+    }
+    if wanted("preemption") {
+        preemption();
+    }
+    if wanted("create") {
+        create_4000();
+    }
+    if wanted("rss") {
+        rss();
+    }
+}
+
+fn hosts(n: usize, cpu: f64) -> Vec<PlacementHost> {
+    (0..n)
+        .map(|i| PlacementHost {
+            host: format!("host-{i:05}"),
+            attributes: BTreeMap::from([
+                ("host".to_owned(), BTreeSet::from([format!("host-{i:05}")])),
+                (
+                    "rack".to_owned(),
+                    BTreeSet::from([format!("rack-{:05}", i / 2)]),
+                ),
+            ]),
+            cpu,
+            ram_bytes: 64 * GIB,
+            disk_bytes: 64 * GIB,
+            ports: 31000..=32000,
+            maintenance: MaintenanceMode::None,
+        })
+        .collect()
+}
+
+fn config(job: usize, production: bool, priority: i32, cpu: f64) -> TaskConfig {
+    let key: JobKey = format!("bench/role{}/prod/job{job}", job % 50)
+        .parse()
+        .expect("valid key");
+    TaskConfig {
+        owner: Identity {
+            role: key.role().to_owned(),
+            user: "bench".into(),
+        },
+        job: key,
+        is_service: true,
+        max_task_failures: 1,
+        priority,
+        production,
+        contact_email: None,
+        resources: Resources {
+            cpu,
+            ram_bytes: GIB,
+            disk_bytes: GIB,
+            ports: BTreeSet::from(["http".to_owned()]),
+        },
+        constraints: ["host", "rack"]
+            .into_iter()
+            .map(|name| Constraint {
+                name: name.to_owned(),
+                constraint: TaskConstraint::Limit { limit: 1 },
+            })
+            .collect(),
+        task_links: BTreeMap::new(),
+        executor_config: ExecutorConfig {
+            name: "AuroraExecutor".into(),
+            data: "{}".into(),
+        },
+    }
+}
+
+fn task(config: &TaskConfig, instance: u32, host: Option<&str>) -> ScheduledTask {
+    ScheduledTask {
+        assigned_task: AssignedTask {
+            task_id: TaskId(format!("{}-{instance}", config.job)),
+            slave_host: host.map(str::to_owned),
+            instance_id: instance,
+            task: config.clone(),
+            assigned_ports: BTreeMap::new(),
+        },
+        status: if host.is_some() {
+            ScheduleStatus::Running
+        } else {
+            ScheduleStatus::Pending
+        },
+        failure_count: 0,
+        ancestor_id: None,
+        task_events: Vec::new(),
+    }
+}
+
+fn placements() {
+    let hosts = hosts(10_000, 16.0);
+    let mut pending = Vec::with_capacity(100_000);
+    for job in 0..1_000 {
+        let c = config(job, false, 0, 1.0);
+        for i in 0..100 {
+            pending.push(task(&c, i, None));
+        }
+    }
+    let refs: Vec<&ScheduledTask> = pending.iter().collect();
+    let mut best = f64::MAX;
+    for _ in 0..3 {
+        let started = Instant::now();
+        let plan = place(&PlacementInput {
+            hosts: &hosts,
+            assigned: &[],
+            pending: &refs,
+            config: PlacementConfig::default(),
+            reservations: &BTreeMap::new(),
+        });
+        let secs = started.elapsed().as_secs_f64();
+        assert_eq!(
+            plan.assignments.len(),
+            100_000,
+            "every task fits: {:?}",
+            plan.unplaced.first()
+        );
+        best = best.min(secs);
+    }
+    println!("BENCH placements_per_sec {:.0}", 100_000.0 / best);
+}
+
+fn preemption() {
+    let hosts = hosts(10_000, 16.0);
+    let mut running = Vec::new();
+    for (h, host) in hosts.iter().enumerate() {
+        // Full hosts; only the last one runs work the pending task may preempt.
+        let production = h + 1 != hosts.len();
+        for slot in 0..4 {
+            let c = config(h * 4 + slot, production, 0, 3.75);
+            running.push(task(&c, 0, Some(&host.host)));
+        }
+    }
+    let assigned: Vec<&ScheduledTask> = running.iter().collect();
+    let pending = task(&config(99_999, true, 0, 6.0), 0, None);
+    let mut times = Vec::new();
+    for _ in 0..5 {
+        let started = Instant::now();
+        let plan = find_preemption(&PreemptionInput {
+            hosts: &hosts,
+            assigned: &assigned,
+            pending: &pending,
+            config: PlacementConfig::default(),
+        });
+        times.push(started.elapsed().as_secs_f64() * 1000.0);
+        let plan = plan.expect("the last host has victims");
+        assert_eq!(plan.victims.len(), 2);
+    }
+    times.sort_by(f64::total_cmp);
+    println!("BENCH preemption_search_ms {:.1}", times[times.len() / 2]);
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("a tokio runtime")
+}
+
+fn job_body(name: &str, instances: u32, host_limit: u32) -> Value {
+    let key = json!({"cluster": "local", "role": "bench", "environment": "prod", "name": name});
+    json!({"job": {
+        "key": key, "owner": {"role": "bench", "user": "bench"}, "instance_count": instances,
+        "task_config": {
+            "job": key, "owner": {"role": "bench", "user": "bench"}, "is_service": true,
+            "max_task_failures": 1, "priority": 0, "production": false,
+            "resources": {"cpu": 0.5, "ram_bytes": 64u64 << 20, "disk_bytes": 64u64 << 20, "ports": ["http"]},
+            "constraints": [{"name": "host", "constraint": {"limit": {"limit": host_limit}}}],
+            "executor_config": {"name": "AuroraExecutor", "data": "{}"}
+        }
+    }})
+}
+
+async fn start(dir: &std::path::Path) -> (String, tokio::sync::oneshot::Sender<()>) {
+    let config = aurora_scheduler::Config {
+        data_dir: dir.to_owned(),
+        http_host: "127.0.0.1".into(),
+        http_port: 0,
+        heartbeat_interval_ms: 100,
+        executor_timeout_ms: 600_000,
+        ..aurora_scheduler::Config::default()
+    };
+    let scheduler = aurora_scheduler::Scheduler::start(config)
+        .await
+        .expect("the scheduler starts");
+    let base = format!("http://{}", scheduler.local_addr());
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(scheduler.serve(async move {
+        let _ = stopped.await;
+    }));
+    (base, stop)
+}
+
+async fn vars(client: &reqwest::Client, base: &str) -> Value {
+    client
+        .get(format!("{base}/vars.json"))
+        .send()
+        .await
+        .expect("GET /vars.json")
+        .json()
+        .await
+        .expect("vars are JSON")
+}
+
+fn create_4000() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    runtime().block_on(async {
+        let (base, stop) = start(dir.path()).await;
+        let client = reqwest::Client::new();
+        for h in 0..1_000 {
+            let body = json!({"host": format!("sim-{h:04}"),
+                "attributes": {"rack": [format!("rack-{}", h / 2)]},
+                "resources": {"cpu": 16, "ram_bytes": 64u64 << 30, "disk_bytes": 64u64 << 30,
+                              "ports": {"begin": 31000, "end": 32000}}});
+            let resp = client
+                .post(format!("{base}/api/executors"))
+                .json(&body)
+                .send()
+                .await
+                .expect("register");
+            assert!(resp.status().is_success());
+        }
+        let started = Instant::now();
+        let resp = client
+            .post(format!("{base}/api/jobs"))
+            .json(&job_body("big", 4_000, 4))
+            .send()
+            .await
+            .expect("create");
+        assert!(resp.status().is_success(), "{:?}", resp.text().await);
+        let deadline = Instant::now() + Duration::from_secs(120);
+        loop {
+            let v = vars(&client, &base).await;
+            if v["task_store_ASSIGNED"].as_u64() == Some(4_000) {
+                break;
+            }
+            assert!(Instant::now() < deadline, "tasks not placed in time: {v}");
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        println!(
+            "BENCH create_4000_instances_ms {:.0}",
+            started.elapsed().as_secs_f64() * 1000.0
+        );
+        let _ = stop.send(());
+    });
+}
+
+fn rss() {
+    let exe = std::env::current_exe().expect("the bench knows its path");
+    let out = std::process::Command::new(exe)
+        .arg("--rss-child")
+        .output()
+        .expect("run the rss child");
+    let text = String::from_utf8_lossy(&out.stdout);
+    print!("{text}");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn rss_mib() -> f64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+        .map_or(0.0, |kb| kb / 1024.0)
+}
+
+fn rss_child() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    runtime().block_on(async {
+        let (base, stop) = start(dir.path()).await;
+        let client = reqwest::Client::new();
+        for j in 0..25 {
+            let resp = client
+                .post(format!("{base}/api/jobs"))
+                .json(&job_body(&format!("job{j}"), 4_000, 1))
+                .send()
+                .await
+                .expect("create");
+            assert!(resp.status().is_success(), "{:?}", resp.text().await);
+        }
+        let v = vars(&client, &base).await;
+        assert_eq!(v["tasks_total"].as_u64(), Some(100_000), "{v}");
+        println!("BENCH scheduler_rss_mib_100k_tasks {:.0}", rss_mib());
+        // How long a snapshot of 100,000 tasks holds the engine lock (the rest runs aside).
+        let started = Instant::now();
+        let resp = client
+            .post(format!("{base}/api/admin/snapshot"))
+            .send()
+            .await
+            .expect("snapshot");
+        assert!(resp.status().is_success());
+        let v = vars(&client, &base).await;
+        println!(
+            "BENCH snapshot_pause_us_100k_tasks {}",
+            v["storage_snapshot_pause_us_last"]
+        );
+        println!(
+            "BENCH snapshot_total_ms_100k_tasks {:.0}",
+            started.elapsed().as_secs_f64() * 1000.0
+        );
+        let _ = stop.send(());
+    });
+}
