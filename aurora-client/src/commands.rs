@@ -7,6 +7,8 @@ use std::path::Path;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use aurora_config::job_json::{ConvertedJob, JobJson, JobJsonError};
+use aurora_config::pystachio::Value as ConfigValue;
+use aurora_config::schema::{self, ConfigProblem, EvaluatedJob, JobError, JobSelector};
 use aurora_core::{JobKey, ScheduleStatus, ScheduledTask};
 use serde_json::{Map, Value, json};
 
@@ -56,6 +58,30 @@ pub enum CommandError {
     /// A pre hook stopped the call.
     #[error("{0}")]
     HookStopped(String),
+    /// Selecting the job or applying `-E` bindings failed.
+    #[error("{path}: {source}")]
+    Job {
+        /// The config file.
+        path: String,
+        /// What failed.
+        source: JobError,
+    },
+    /// The selected job does not validate; every problem is listed with its path.
+    #[error("{path}: invalid job config:\n  {}", display_problems(.problems))]
+    Invalid {
+        /// The config file.
+        path: String,
+        /// Each problem, with its path in the job (`task.resources.ram`).
+        problems: Vec<ConfigProblem>,
+    },
+}
+
+fn display_problems(problems: &[ConfigProblem]) -> String {
+    problems
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join("\n  ")
 }
 
 impl CommandError {
@@ -69,6 +95,8 @@ impl CommandError {
             | CommandError::Unsupported(_)
             | CommandError::KeyMismatch { .. }
             | CommandError::Load(_)
+            | CommandError::Job { .. }
+            | CommandError::Invalid { .. }
             | CommandError::Cluster(_) => 2,
             CommandError::Client(ClientError::Transport { .. }) => 3,
             CommandError::Client(_) => 1,
@@ -141,24 +169,105 @@ impl ConfigLoader for JsonLoader {
         user: &str,
     ) -> Result<LoadedJob<'s>, CommandError> {
         let name = source.path.display().to_string();
-        if !source.bindings.is_empty() {
-            return Err(CommandError::Unsupported(format!(
-                "{name}: -E bindings need the Pystachio engine, which this build does not have yet"
-            )));
-        }
         let text = std::fs::read_to_string(source.path).map_err(|e| CommandError::ReadConfig {
             path: name.clone(),
             source: e,
         })?;
-        let job = JobJson::from_json_str(&text, &name)?;
-        let converted = job.to_job_configuration(user, &name)?;
-        check_key(&name, &converted, key)?;
+        let job = schema::load_job_json(&text).map_err(|e| {
+            CommandError::Config(JobJsonError::Parse {
+                source_name: name.clone(),
+                message: e.to_string(),
+            })
+        })?;
+        // A JSON config holds one job: it is taken whatever its name, then checked against
+        // the key (as the original's `Job.json_load` did).
+        let evaluated = evaluate_selected(&[job], source, key, user, false)?;
         Ok(LoadedJob {
-            converted,
-            raw: job.to_value(),
+            converted: evaluated.converted,
+            raw: evaluated.evaluated.raw_json,
             hooks: Vec::new(),
         })
     }
+}
+
+/// A job picked from a config and evaluated: the engine value (bound), its evaluation and
+/// its conversion for the scheduler.
+#[derive(Debug, Clone)]
+pub struct EvaluatedConfig {
+    /// The selected job with the `-E` bindings applied.
+    pub job: ConfigValue,
+    /// The validated, interpolated job (`raw_json`, executor payload, ports).
+    pub evaluated: EvaluatedJob,
+    /// The scheduler-side job configuration.
+    pub converted: ConvertedJob,
+}
+
+/// Picks the job `key` among a config's jobs and evaluates it as `aurora create` does: `-E`
+/// bindings on every job, selection by cluster/role/environment/name, validation (every
+/// problem reported), interpolation and conversion. Both loaders (JSON and `.aurora`) end
+/// here.
+///
+/// ```
+/// use aurora_client::commands::{ConfigSource, evaluate_config};
+/// let job = aurora_config::schema::load_job_json(r#"{"name": "hello", "role": "www-data",
+///   "cluster": "devcluster", "environment": "prod", "task": {"processes": [{"name": "hello",
+///   "cmdline": "echo {{greeting}}"}], "resources": {"cpu": 1.0, "ram": 134217728,
+///   "disk": 134217728}}}"#).unwrap();
+/// let bindings = [("greeting".to_owned(), "hi".to_owned())];
+/// let source = ConfigSource { path: "hello.json".as_ref(), json: true, bindings: &bindings };
+/// let key = "devcluster/www-data/prod/hello".parse().unwrap();
+/// let ev = evaluate_config(&[job], &source, &key, "vagrant").unwrap();
+/// assert_eq!(ev.evaluated.raw_json["task"]["processes"][0]["cmdline"], "echo hi");
+/// ```
+pub fn evaluate_config(
+    jobs: &[ConfigValue],
+    source: &ConfigSource<'_>,
+    key: &JobKey,
+    user: &str,
+) -> Result<EvaluatedConfig, CommandError> {
+    evaluate_selected(jobs, source, key, user, true)
+}
+
+fn evaluate_selected(
+    jobs: &[ConfigValue],
+    source: &ConfigSource<'_>,
+    key: &JobKey,
+    user: &str,
+    by_key: bool,
+) -> Result<EvaluatedConfig, CommandError> {
+    let name = source.path.display().to_string();
+    let job_err = |e: JobError| CommandError::Job {
+        path: name.clone(),
+        source: e,
+    };
+    let mut bindings = Vec::with_capacity(source.bindings.len());
+    for (n, v) in source.bindings {
+        bindings.push(schema::parse_binding(&format!("{n}={v}")).map_err(job_err)?);
+    }
+    let bound = schema::bind_all(jobs, &bindings).map_err(job_err)?;
+    let selector = if by_key {
+        JobSelector {
+            name: Some(key.name().to_owned()),
+            cluster: Some(key.cluster().to_owned()),
+            role: Some(key.role().to_owned()),
+            environment: Some(key.environment().to_owned()),
+        }
+    } else {
+        JobSelector::default()
+    };
+    let job = schema::select_job(&bound, &selector).map_err(job_err)?;
+    let evaluated = schema::evaluate_job(&job).map_err(|problems| CommandError::Invalid {
+        path: name.clone(),
+        problems,
+    })?;
+    let converted = JobJson::from_value(evaluated.raw_json.clone(), &name)?
+        .to_job_configuration(user, &name)?;
+    check_key(&name, &converted, key)?;
+    Ok(EvaluatedConfig {
+        job,
+        evaluated,
+        converted,
+    })
 }
 
 /// Checks that the loaded job is the one the command line named.

@@ -49,7 +49,11 @@ pub enum JobJsonError {
 }
 
 fn display_problems(problems: &[JobProblem]) -> String {
-    problems.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n  ")
+    problems
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join("\n  ")
 }
 
 fn default_true() -> bool {
@@ -395,7 +399,10 @@ impl JobJson {
     /// to, plus the announcer's primary port.
     pub fn requested_ports(&self) -> BTreeSet<String> {
         let mut ports = BTreeSet::new();
-        collect_port_refs(&serde_json::to_value(&self.task).unwrap_or(Value::Null), &mut ports);
+        collect_port_refs(
+            &serde_json::to_value(&self.task).unwrap_or(Value::Null),
+            &mut ports,
+        );
         if let Some(links) = &self.task_links {
             for link in links.values() {
                 collect_port_refs_in(link, &mut ports);
@@ -421,7 +428,10 @@ impl JobJson {
     ) -> Result<ConvertedJob, JobJsonError> {
         let mut problems = Vec::new();
         let mut problem = |path: &str, message: String| {
-            problems.push(JobProblem { path: path.to_owned(), message })
+            problems.push(JobProblem {
+                path: path.to_owned(),
+                message,
+            })
         };
         let mut warnings: Vec<String> = self
             .unknown
@@ -429,8 +439,12 @@ impl JobJson {
             .map(|k| format!("{source_name}: unknown job field {k:?} ignored"))
             .collect();
 
-        let key = match JobKey::new(&self.cluster, &self.role, &self.environment, self.job_name())
-        {
+        let key = match JobKey::new(
+            &self.cluster,
+            &self.role,
+            &self.environment,
+            self.job_name(),
+        ) {
             Ok(key) => Some(key),
             Err(e) => {
                 problem("job", e.to_string());
@@ -438,7 +452,10 @@ impl JobJson {
             }
         };
         if self.task.processes.is_empty() {
-            problem("job.task.processes", "a task needs at least one process".to_owned());
+            problem(
+                "job.task.processes",
+                "a task needs at least one process".to_owned(),
+            );
         }
         if self.instances == 0 {
             problem("job.instances", "must be at least 1".to_owned());
@@ -452,8 +469,11 @@ impl JobJson {
                 None
             }
             Some(r) => {
-                if !(r.cpu > 0.0) {
-                    problem("job.task.resources.cpu", format!("{} must be above 0", r.cpu));
+                if r.cpu.is_nan() || r.cpu <= 0.0 {
+                    problem(
+                        "job.task.resources.cpu",
+                        format!("{} must be above 0", r.cpu),
+                    );
                 }
                 for (field, value) in [("ram", r.ram), ("disk", r.disk)] {
                     if value <= 0 {
@@ -469,29 +489,38 @@ impl JobJson {
         let mut constraints = Vec::new();
         for (name, value) in self.constraints.iter().flatten() {
             match TaskConstraint::parse(name, value) {
-                Ok(c) => constraints.push(Constraint { name: name.clone(), constraint: c }),
+                Ok(c) => constraints.push(Constraint {
+                    name: name.clone(),
+                    constraint: c,
+                }),
                 Err(e) => problem(&format!("job.constraints[{name}]"), e.to_string()),
             }
         }
-        let cron_collision_policy = match CronCollisionPolicy::from_name(&self.cron_collision_policy)
-        {
-            Some(p) => p,
-            None => {
-                problem(
-                    "job.cron_collision_policy",
-                    format!(
-                        "invalid cron policy {:?}; use KILL_EXISTING or CANCEL_NEW",
-                        self.cron_collision_policy
-                    ),
-                );
-                CronCollisionPolicy::KillExisting
-            }
-        };
+        let cron_collision_policy =
+            match CronCollisionPolicy::from_name(&self.cron_collision_policy) {
+                Some(p) => p,
+                None => {
+                    problem(
+                        "job.cron_collision_policy",
+                        format!(
+                            "invalid cron policy {:?}; use KILL_EXISTING or CANCEL_NEW",
+                            self.cron_collision_policy
+                        ),
+                    );
+                    CronCollisionPolicy::KillExisting
+                }
+            };
         if self.service && self.cron_schedule.is_some() {
-            problem("job.cron_schedule", "a service job cannot have a cron schedule".to_owned());
+            problem(
+                "job.cron_schedule",
+                "a service job cannot have a cron schedule".to_owned(),
+            );
         }
         let max_task_failures = i32::try_from(self.max_task_failures).unwrap_or_else(|_| {
-            problem("job.max_task_failures", format!("{} is out of range", self.max_task_failures));
+            problem(
+                "job.max_task_failures",
+                format!("{} is out of range", self.max_task_failures),
+            );
             1
         });
         let priority = i32::try_from(self.priority).unwrap_or_else(|_| {
@@ -506,9 +535,15 @@ impl JobJson {
         }
 
         let (Some(key), Some(resources), true) = (key, resources, problems.is_empty()) else {
-            return Err(JobJsonError::Invalid { source_name: source_name.to_owned(), problems });
+            return Err(JobJsonError::Invalid {
+                source_name: source_name.to_owned(),
+                problems,
+            });
         };
-        let owner = Identity { role: self.role.clone(), user: user.to_owned() };
+        let owner = Identity {
+            role: self.role.clone(),
+            user: user.to_owned(),
+        };
         let task_links = self
             .task_links
             .iter()
@@ -560,7 +595,10 @@ fn rewrite_task_link(link: &str) -> String {
         let rest = &out[start + "{{thermos.ports[".len()..];
         let Some(end) = rest.find("]}}") else { break };
         let name = rest[..end].to_owned();
-        out.replace_range(start..start + "{{thermos.ports[".len() + end + 3, &format!("%port:{name}%"));
+        out.replace_range(
+            start..start + "{{thermos.ports[".len() + end + 3,
+            &format!("%port:{name}%"),
+        );
     }
     out
 }
@@ -580,7 +618,10 @@ fn collect_port_refs_in(text: &str, ports: &mut BTreeSet<String>) {
         let after = &rest[start + 2..];
         let Some(end) = after.find("}}") else { return };
         let inner = after[..end].trim().trim_start_matches('&');
-        if let Some(name) = inner.strip_prefix("thermos.ports[").and_then(|s| s.strip_suffix(']')) {
+        if let Some(name) = inner
+            .strip_prefix("thermos.ports[")
+            .and_then(|s| s.strip_suffix(']'))
+        {
             ports.insert(name.to_owned());
         }
         rest = &after[end + 2..];
@@ -630,7 +671,10 @@ mod tests {
                      "resources": {"cpu": 0, "ram": 0, "disk": 1}},
             "constraints": {"host": "limit:zero"}}"#;
         let job = JobJson::from_json_str(text, "bad.json").unwrap();
-        let err = job.to_job_configuration("u", "bad.json").unwrap_err().to_string();
+        let err = job
+            .to_job_configuration("u", "bad.json")
+            .unwrap_err()
+            .to_string();
         for fragment in [
             "bad.json: invalid job config",
             "job: job key \"c/r/production/t\": environment \"production\" is not valid",
@@ -647,7 +691,9 @@ mod tests {
 
     #[test]
     fn parse_errors_name_the_source_and_place() {
-        let err = JobJson::from_json_str("{\"role\": 1}", "x.json").unwrap_err().to_string();
+        let err = JobJson::from_json_str("{\"role\": 1}", "x.json")
+            .unwrap_err()
+            .to_string();
         assert!(err.starts_with("x.json: not a valid job:"), "{err}");
         assert!(err.contains("line 1"), "{err}");
         let err = JobJson::from_json_str(
@@ -662,7 +708,8 @@ mod tests {
     /// Every `raw_json` of the corpus converts to the `job_configuration` Aurora 0.6 made of it.
     #[test]
     fn corpus_raw_json_converts_like_aurora() {
-        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/examples/aurora-corpus/expected");
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../shared/examples/aurora-corpus/expected");
         assert!(root.is_dir(), "the corpus is missing at {}", root.display());
         let mut checked = 0;
         let mut stack = vec![root];
@@ -676,27 +723,53 @@ mod tests {
                 if path.extension().is_none_or(|e| e != "json") {
                     continue;
                 }
-                let doc: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+                let doc: Value =
+                    serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
                 for job in doc["jobs"].as_array().into_iter().flatten() {
-                    let (Some(raw), Some(expected)) = (job.get("raw_json"), job.get("job_configuration")) else {
+                    let (Some(raw), Some(expected)) =
+                        (job.get("raw_json"), job.get("job_configuration"))
+                    else {
                         continue;
                     };
                     let name = path.display().to_string();
                     let parsed = JobJson::from_value(raw.clone(), &name).unwrap();
-                    assert_eq!(parsed.to_value(), *raw, "{name}: raw_json does not round-trip");
+                    assert_eq!(
+                        parsed.to_value(),
+                        *raw,
+                        "{name}: raw_json does not round-trip"
+                    );
                     let converted = parsed.to_job_configuration("vagrant", &name).unwrap().job;
                     let t = &converted.task_config;
                     let e = &expected["taskConfig"];
-                    assert_eq!(t.resources.ram_bytes / (1 << 20), e["ramMb"].as_u64().unwrap(), "{name}");
-                    assert_eq!(t.resources.disk_bytes / (1 << 20), e["diskMb"].as_u64().unwrap(), "{name}");
+                    assert_eq!(
+                        t.resources.ram_bytes / (1 << 20),
+                        e["ramMb"].as_u64().unwrap(),
+                        "{name}"
+                    );
+                    assert_eq!(
+                        t.resources.disk_bytes / (1 << 20),
+                        e["diskMb"].as_u64().unwrap(),
+                        "{name}"
+                    );
                     assert_eq!(t.is_service, e["isService"].as_bool().unwrap(), "{name}");
                     let ports: Vec<&str> = t.resources.ports.iter().map(String::as_str).collect();
-                    let mut want: Vec<&str> = job["ports"].as_array().unwrap().iter().map(|p| p.as_str().unwrap()).collect();
+                    let mut want: Vec<&str> = job["ports"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .map(|p| p.as_str().unwrap())
+                        .collect();
                     want.sort();
                     assert_eq!(ports, want, "{name}: requested ports");
                     let data: Value = serde_json::from_str(&t.executor_config.data).unwrap();
-                    assert_eq!(data, e["executorConfig"]["data_json"], "{name}: executor data");
-                    assert_eq!(converted.instance_count as u64, expected["instanceCount"].as_u64().unwrap());
+                    assert_eq!(
+                        data, e["executorConfig"]["data_json"],
+                        "{name}: executor data"
+                    );
+                    assert_eq!(
+                        converted.instance_count as u64,
+                        expected["instanceCount"].as_u64().unwrap()
+                    );
                     checked += 1;
                 }
             }

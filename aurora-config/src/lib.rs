@@ -5,3 +5,4 @@
 
 pub mod job_json;
 pub mod pystachio;
+pub mod schema;

@@ -1,18 +1,27 @@
 //! `aurora`: the Aurora client. Parses arguments and prints; the commands live in
 //! `aurora_client::commands`.
 //!
-//! Exit codes: 0 success; 1 the scheduler refused the request; 2 bad arguments, config or
-//! cluster; 3 the scheduler could not be reached; 4 a wait (`--wait_until`, `kill`) ended
-//! without the job reaching the state.
+//! Config files are `.aurora` files (Python, run in the interpreter embedded in this binary;
+//! only the system's libpython is needed) or, with `-j`/`--json` or a `.json` extension, JSON
+//! jobs (no Python involved).
+//!
+//! Exit codes: 0 success; 1 the scheduler refused the request; 2 bad arguments, an invalid or
+//! unloadable config (the message names the file and line, or each invalid field), or an
+//! unknown cluster; 3 the scheduler could not be reached; 4 a wait (`--wait_until`, `kill`)
+//! ended without the job reaching the state; 5 a config hook (`pre_create_job`,
+//! `pre_kill_job`, ...) stopped the call.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
 use aurora_client::Clusters;
-use aurora_client::commands::{self, ConfigLoader, ConfigSource, JsonLoader, Output, WaitUntil};
+use aurora_client::commands::{self, ConfigLoader, ConfigSource, LoadedJob, Output, WaitUntil};
 use aurora_core::{InstanceSet, JobKey};
+use aurora_py::PythonLoader;
 use clap::{Parser, Subcommand, ValueEnum};
+
+mod inspect;
 
 #[derive(Parser)]
 #[command(
@@ -66,6 +75,40 @@ enum Command {
     Status {
         /// The job key.
         job_key: JobKey,
+        /// A config file (optional; checked to define the job).
+        config: Option<PathBuf>,
+        /// Bind a template variable: NAME=VALUE (repeatable).
+        #[arg(short = 'E', value_parser = parse_binding)]
+        bindings: Vec<(String, String)>,
+        /// The config file is JSON (the Job schema), not an .aurora file.
+        #[arg(short = 'j', long = "json", visible_alias = "read-json")]
+        json_config: bool,
+    },
+    /// Load, validate and convert every job of a config; print one line per job.
+    Validate {
+        /// The config file.
+        config: PathBuf,
+        /// Bind a template variable: NAME=VALUE (repeatable).
+        #[arg(short = 'E', value_parser = parse_binding)]
+        bindings: Vec<(String, String)>,
+    },
+    /// Print the job a config defines, as the scheduler would get it: readable by default,
+    /// the fully interpolated job as JSON with --write-json, the scheduler-side job
+    /// configuration with --raw.
+    Inspect {
+        /// The job key.
+        job_key: JobKey,
+        /// The config file.
+        config: PathBuf,
+        /// Bind a template variable: NAME=VALUE (repeatable).
+        #[arg(short = 'E', value_parser = parse_binding)]
+        bindings: Vec<(String, String)>,
+        /// The config file is JSON (the Job schema), not an .aurora file.
+        #[arg(short = 'j', long = "json", visible_alias = "read-json")]
+        json_config: bool,
+        /// Print the scheduler-side job configuration (JSON).
+        #[arg(long)]
+        raw: bool,
     },
     /// Kill some instances of a job (all when --shards is absent).
     Kill {
@@ -73,6 +116,12 @@ enum Command {
         job_key: JobKey,
         /// A config file, only needed for its hooks.
         config: Option<PathBuf>,
+        /// Bind a template variable: NAME=VALUE (repeatable).
+        #[arg(short = 'E', value_parser = parse_binding)]
+        bindings: Vec<(String, String)>,
+        /// The config file is JSON (the Job schema), not an .aurora file.
+        #[arg(short = 'j', long = "json", visible_alias = "read-json")]
+        json_config: bool,
         /// Instances to kill, e.g. 0-2,5,7-9.
         #[arg(long, visible_alias = "instances")]
         shards: Option<InstanceSet>,
@@ -89,6 +138,12 @@ enum Command {
         job_key: JobKey,
         /// A config file, only needed for its hooks.
         config: Option<PathBuf>,
+        /// Bind a template variable: NAME=VALUE (repeatable).
+        #[arg(short = 'E', value_parser = parse_binding)]
+        bindings: Vec<(String, String)>,
+        /// The config file is JSON (the Job schema), not an .aurora file.
+        #[arg(short = 'j', long = "json", visible_alias = "read-json")]
+        json_config: bool,
         /// Return without waiting for the tasks to end.
         #[arg(long)]
         no_wait: bool,
@@ -113,9 +168,40 @@ fn submitting_user() -> String {
         .unwrap_or_else(|_| "unknown".to_owned())
 }
 
+/// Loads the job `key` from a config file: JSON with `-j` or a `.json` name, else `.aurora`.
+fn load(
+    path: &PathBuf,
+    json: bool,
+    bindings: &[(String, String)],
+    key: &JobKey,
+) -> Result<LoadedJob<'static>, commands::CommandError> {
+    static LOADER: PythonLoader = PythonLoader;
+    let json = json || path.extension().is_some_and(|e| e == "json");
+    let source = ConfigSource {
+        path,
+        json,
+        bindings,
+    };
+    LOADER.load(&source, key, &submitting_user())
+}
+
 fn run(cli: Cli) -> Result<Output, commands::CommandError> {
-    let clusters = Clusters::discover()?;
     let mut progress = |line: &str| eprintln!("INFO] {line}");
+    if let Command::Inspect {
+        job_key,
+        config,
+        bindings,
+        json_config,
+        raw,
+    } = &cli.command
+    {
+        let loaded = load(config, *json_config, bindings, job_key)?;
+        return Ok(inspect::render(&loaded, *raw));
+    }
+    if let Command::Validate { config, bindings } = &cli.command {
+        return inspect::validate(config, bindings, &submitting_user());
+    }
+    let clusters = Clusters::discover()?;
     match cli.command {
         Command::Create {
             job_key,
@@ -125,12 +211,7 @@ fn run(cli: Cli) -> Result<Output, commands::CommandError> {
             wait_until,
             wait_timeout_secs,
         } => {
-            let source = ConfigSource {
-                path: &config,
-                json: json_config,
-                bindings: &bindings,
-            };
-            let loaded = JsonLoader.load(&source, &job_key, &submitting_user())?;
+            let loaded = load(&config, json_config, &bindings, &job_key)?;
             let client = commands::client_for(&clusters, job_key.cluster())?;
             let wait = match wait_until {
                 WaitState::Pending => WaitUntil::Pending,
@@ -145,31 +226,70 @@ fn run(cli: Cli) -> Result<Output, commands::CommandError> {
                 &mut progress,
             )
         }
-        Command::Status { job_key } => {
+        Command::Status {
+            job_key,
+            config,
+            bindings,
+            json_config,
+        } => {
+            if let Some(config) = &config {
+                load(config, json_config, &bindings, &job_key)?;
+            }
             let client = commands::client_for(&clusters, job_key.cluster())?;
             commands::status(&client, &job_key)
         }
         Command::Kill {
             job_key,
-            config: _,
+            config,
+            bindings,
+            json_config,
             shards,
             no_wait,
             wait_timeout_secs,
         } => {
+            let loaded = match &config {
+                Some(c) => Some(load(c, json_config, &bindings, &job_key)?),
+                None => None,
+            };
             let client = commands::client_for(&clusters, job_key.cluster())?;
             let instances = shards.map(|s| s.iter().collect());
             let wait = (!no_wait).then(|| Duration::from_secs(wait_timeout_secs));
-            commands::kill(&client, &job_key, instances, None, wait, &mut progress)
+            commands::kill(
+                &client,
+                &job_key,
+                instances,
+                loaded.as_ref(),
+                wait,
+                &mut progress,
+            )
         }
         Command::Killall {
             job_key,
-            config: _,
+            config,
+            bindings,
+            json_config,
             no_wait,
             wait_timeout_secs,
         } => {
+            let loaded = match &config {
+                Some(c) => Some(load(c, json_config, &bindings, &job_key)?),
+                None => None,
+            };
             let client = commands::client_for(&clusters, job_key.cluster())?;
             let wait = (!no_wait).then(|| Duration::from_secs(wait_timeout_secs));
-            commands::kill(&client, &job_key, None, None, wait, &mut progress)
+            commands::kill(
+                &client,
+                &job_key,
+                None,
+                loaded.as_ref(),
+                wait,
+                &mut progress,
+            )
+        }
+        Command::Inspect { .. } | Command::Validate { .. } => {
+            Err(commands::CommandError::Unsupported(
+                "inspect and validate are handled before cluster discovery".to_owned(),
+            ))
         }
     }
 }

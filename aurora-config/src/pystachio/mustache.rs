@@ -1,0 +1,413 @@
+//! Mustache tags: splitting text into literals, references and escapes, and the iterative,
+//! innermost-first resolution of pystachio (`MustacheParser.resolve`).
+
+use std::sync::Arc;
+
+use super::error::{EvalError, InvalidRef};
+use super::refs::Ref;
+
+/// Passes after which resolution gives up (pystachio's `MAX_ITERATIONS`).
+pub const MAX_ITERATIONS: usize = 100;
+
+/// Text size (bytes) past which resolution gives up. Pystachio has no such limit, so a
+/// template that doubles each pass (`a = '{{a}}{{a}}'`) exhausts its memory; we report it as
+/// the same `Uninterpolatable` error a cycle gets.
+pub const MAX_EXPANSION: usize = 1 << 20;
+
+/// One piece of a split template. Byte ranges point into the template's text.
+#[derive(Clone, Debug)]
+pub(crate) enum Piece {
+    Lit(usize, usize),
+    /// `{{&x}}`: the range of `x`.
+    Esc(usize, usize),
+    Ref(Ref),
+}
+
+/// A template parsed once and shared: its pieces and whether it needs any resolution at all.
+#[derive(Clone, Debug)]
+pub(crate) struct Template {
+    pub(crate) pieces: Arc<[Piece]>,
+    pub(crate) has_tags: bool,
+    pub(crate) has_refs: bool,
+    /// Whether a literal piece contains a brace (and so could join substituted text into a
+    /// new tag).
+    pub(crate) lit_braces: bool,
+}
+
+fn has_brace(s: &str) -> bool {
+    s.bytes().any(|b| b == b'{' || b == b'}')
+}
+
+/// Appends `{{address}}` without building the address string first.
+fn push_tag(out: &mut String, r: &Ref) {
+    out.push_str("{{");
+    for (i, c) in r.components().iter().enumerate() {
+        match c {
+            super::refs::Component::Deref(v) => {
+                if i > 0 {
+                    out.push('.');
+                }
+                out.push_str(v);
+            }
+            super::refs::Component::Index(v) => {
+                out.push('[');
+                out.push_str(v);
+                out.push(']');
+            }
+        }
+    }
+    out.push_str("}}");
+}
+
+/// Finds the tag starting at `p` (where `s[p..]` starts with `{{`). Returns (end, is_escape,
+/// content range), following the regex `{{(&)?([^{}]+?)\1?}}`.
+fn match_tag(b: &[u8], p: usize) -> Option<(usize, bool, usize, usize)> {
+    let q0 = p + 2;
+    let brace = q0 + b[q0..].iter().position(|&c| c == b'{' || c == b'}')?;
+    let closes = b[brace..].starts_with(b"}}");
+    if !closes {
+        return None;
+    }
+    if b.get(q0) == Some(&b'&') {
+        let c0 = q0 + 1;
+        if brace >= c0 + 2 && b[brace - 1] == b'&' {
+            return Some((brace + 2, true, c0, brace - 1));
+        }
+        if brace > c0 {
+            return Some((brace + 2, true, c0, brace));
+        }
+    }
+    (brace > q0).then_some((brace + 2, false, q0, brace))
+}
+
+/// Splits text into pieces. Fails on the first tag whose content is not a reference.
+pub(crate) fn split(s: &str) -> Result<Template, InvalidRef> {
+    split_with(s, &mut |c: &str| Ref::parse(c))
+}
+
+type TemplateCache = std::collections::HashMap<
+    Arc<str>,
+    Result<Template, InvalidRef>,
+    std::hash::BuildHasherDefault<super::scope::Fnv>,
+>;
+
+/// Entries kept by [`split_cached`] before it starts over.
+const TEMPLATE_CACHE_SIZE: usize = 4096;
+
+thread_local! {
+    static TEMPLATES: std::cell::RefCell<TemplateCache> = std::cell::RefCell::new(TemplateCache::default());
+}
+
+/// [`split`] with a per-thread cache keyed by the text, so configs that build many values from
+/// the same template text (or rebuild a config) parse each text once. Texts without `{{` are
+/// not cached: splitting them is a scan.
+pub(crate) fn split_cached(s: &Arc<str>) -> Result<Template, InvalidRef> {
+    if find2(s.as_bytes()).is_none() {
+        return split(s);
+    }
+    TEMPLATES.with(|cache| {
+        if let Some(t) = cache.borrow().get(s) {
+            return t.clone();
+        }
+        let t = split(s);
+        let mut c = cache.borrow_mut();
+        if c.len() >= TEMPLATE_CACHE_SIZE {
+            c.clear();
+        }
+        c.insert(s.clone(), t.clone());
+        t
+    })
+}
+
+/// Whether `content` is exactly the normal address of `r` (so parsing it would give `r`).
+fn is_address_of(content: &str, r: &Ref) -> bool {
+    let mut rest = content;
+    for (i, c) in r.components().iter().enumerate() {
+        match c {
+            super::refs::Component::Deref(v) => {
+                if i > 0 {
+                    let Some(x) = rest.strip_prefix('.') else {
+                        return false;
+                    };
+                    rest = x;
+                }
+                let Some(x) = rest.strip_prefix(&**v) else {
+                    return false;
+                };
+                rest = x;
+            }
+            super::refs::Component::Index(v) => {
+                let Some(x) = rest.strip_prefix('[') else {
+                    return false;
+                };
+                let Some(x) = x.strip_prefix(&**v) else {
+                    return false;
+                };
+                let Some(x) = x.strip_prefix(']') else {
+                    return false;
+                };
+                rest = x;
+            }
+        }
+    }
+    rest.is_empty() && !r.components().is_empty()
+}
+
+fn split_with(
+    s: &str,
+    parse: &mut dyn FnMut(&str) -> Result<Ref, InvalidRef>,
+) -> Result<Template, InvalidRef> {
+    let b = s.as_bytes();
+    let mut pieces = Vec::new();
+    let (mut lit, mut i) = (0usize, 0usize);
+    let (mut has_tags, mut has_refs) = (false, false);
+    while let Some(off) = find2(&b[i..]) {
+        let p = i + off;
+        match match_tag(b, p) {
+            Some((end, esc, c0, c1)) => {
+                if p > lit {
+                    pieces.push(Piece::Lit(lit, p));
+                }
+                has_tags = true;
+                if esc {
+                    pieces.push(Piece::Esc(c0, c1));
+                } else {
+                    has_refs = true;
+                    pieces.push(Piece::Ref(parse(&s[c0..c1])?));
+                }
+                lit = end;
+                i = end;
+            }
+            None => i = p + 1,
+        }
+    }
+    if lit < s.len() {
+        pieces.push(Piece::Lit(lit, s.len()));
+    }
+    let lit_braces = pieces
+        .iter()
+        .any(|p| matches!(p, Piece::Lit(a, b) if has_brace(&s[*a..*b])));
+    Ok(Template {
+        pieces: pieces.into(),
+        has_tags,
+        has_refs,
+        lit_braces,
+    })
+}
+
+fn find2(b: &[u8]) -> Option<usize> {
+    let mut i = 0;
+    while i + 1 < b.len() {
+        match b[i + 1..].iter().position(|&c| c == b'{') {
+            None => return None,
+            Some(k) => {
+                let j = i + 1 + k;
+                if b[j - 1] == b'{' {
+                    return Some(j - 1);
+                }
+                i = j;
+            }
+        }
+    }
+    None
+}
+
+/// Finds and renders what a reference names (`None`: not found).
+pub(crate) type Lookup<'a> = dyn FnMut(&Ref) -> Result<Option<Arc<str>>, EvalError> + 'a;
+
+/// The outcome of resolving a template: the text and the references left unbound, in textual
+/// order with duplicates.
+pub(crate) struct Resolved {
+    pub(crate) text: String,
+    pub(crate) unbound: Vec<Ref>,
+}
+
+/// Renders the final pass: escapes become literal `{{x}}`, unbound refs are normalised.
+fn render_final(src: &str, pieces: &[Piece]) -> Resolved {
+    let mut text = String::with_capacity(src.len());
+    let mut unbound = Vec::new();
+    for p in pieces {
+        match p {
+            Piece::Lit(a, b) => text.push_str(&src[*a..*b]),
+            Piece::Esc(a, b) => {
+                text.push_str("{{");
+                text.push_str(&src[*a..*b]);
+                text.push_str("}}");
+            }
+            Piece::Ref(r) => {
+                push_tag(&mut text, r);
+                unbound.push(r.clone());
+            }
+        }
+    }
+    Resolved { text, unbound }
+}
+
+/// The final text of a pass whose substitutions cannot form new tags: resolved refs replaced,
+/// unresolved refs normalised and reported, escapes turned into literal tags.
+fn finish_from(src: &str, pieces: &[Piece], cache: &[(Ref, Option<Arc<str>>)]) -> Resolved {
+    let mut text = String::with_capacity(src.len() + 16);
+    let mut unbound = Vec::new();
+    for p in pieces {
+        match p {
+            Piece::Lit(a, b) => text.push_str(&src[*a..*b]),
+            Piece::Esc(a, b) => {
+                text.push_str("{{");
+                text.push_str(&src[*a..*b]);
+                text.push_str("}}");
+            }
+            Piece::Ref(r) => match cache
+                .iter()
+                .find(|(k, _)| k == r)
+                .and_then(|(_, v)| v.as_ref())
+            {
+                Some(v) => text.push_str(v),
+                None => {
+                    push_tag(&mut text, r);
+                    unbound.push(r.clone());
+                }
+            },
+        }
+    }
+    Resolved { text, unbound }
+}
+
+/// Resolves a template iteratively: each pass substitutes every reference the lookup finds,
+/// and the substituted text is split again, until a pass finds nothing. The lookup returns the
+/// rendered text of what a reference names; its results are cached for the whole call.
+pub(crate) fn resolve(
+    src: &str,
+    tpl: &Template,
+    lookup: &mut Lookup<'_>,
+) -> Result<Resolved, EvalError> {
+    if !tpl.has_refs {
+        return Ok(render_final(src, &tpl.pieces));
+    }
+    let mut cache: Vec<(Ref, Option<Arc<str>>)> = Vec::with_capacity(tpl.pieces.len());
+    let mut cur: std::borrow::Cow<'_, str> = std::borrow::Cow::Borrowed(src);
+    let mut pieces: Arc<[Piece]> = tpl.pieces.clone();
+    let mut lit_braces = tpl.lit_braces;
+    for pass in 0..MAX_ITERATIONS {
+        let mut out = String::with_capacity(cur.len() + 64);
+        let mut progress = false;
+        let mut value_braces = false;
+        let mut unresolved = false;
+        // The next pass's pieces, built alongside the text while that is possible: when every
+        // brace sits inside a complete tag of its own piece, splitting the joined text gives
+        // the pieces' splits joined, so the text need not be scanned and parsed again.
+        let mut next: Vec<Piece> = Vec::with_capacity(pieces.len() + 4);
+        let mut next_ok = !lit_braces;
+        for p in pieces.iter() {
+            match p {
+                Piece::Lit(a, b) => {
+                    if next_ok {
+                        next.push(Piece::Lit(out.len(), out.len() + (b - a)));
+                    }
+                    out.push_str(&cur[*a..*b]);
+                }
+                Piece::Esc(a, b) => {
+                    if next_ok {
+                        let start = out.len() + 3;
+                        next.push(Piece::Esc(start, start + (b - a)));
+                    }
+                    out.push_str("{{&");
+                    out.push_str(&cur[*a..*b]);
+                    out.push_str("}}");
+                }
+                Piece::Ref(r) => {
+                    let found = match cache.iter().find(|(k, _)| k == r) {
+                        Some((_, v)) => v.clone(),
+                        None => {
+                            let v = lookup(r)?;
+                            cache.push((r.clone(), v.clone()));
+                            v
+                        }
+                    };
+                    match found {
+                        Some(t) => {
+                            progress = true;
+                            let braces = has_brace(&t);
+                            value_braces |= braces;
+                            if next_ok {
+                                let base = out.len();
+                                if !braces {
+                                    next.push(Piece::Lit(base, base + t.len()));
+                                } else {
+                                    match split_cached(&t) {
+                                        Ok(sub) if !sub.lit_braces => {
+                                            next.extend(sub.pieces.iter().map(|q| match q {
+                                                Piece::Lit(a, b) => Piece::Lit(base + a, base + b),
+                                                Piece::Esc(a, b) => Piece::Esc(base + a, base + b),
+                                                Piece::Ref(r) => Piece::Ref(r.clone()),
+                                            }));
+                                        }
+                                        _ => next_ok = false,
+                                    }
+                                }
+                            }
+                            out.push_str(&t);
+                        }
+                        None => {
+                            unresolved = true;
+                            if next_ok {
+                                next.push(Piece::Ref(r.clone()));
+                            }
+                            push_tag(&mut out, r);
+                        }
+                    }
+                }
+            }
+        }
+        if !progress {
+            return Ok(render_final(&cur, &pieces));
+        }
+        if pass + 1 == MAX_ITERATIONS {
+            return Err(EvalError::Uninterpolatable(out));
+        }
+        if out.len() > MAX_EXPANSION {
+            let mut end = MAX_EXPANSION;
+            while !out.is_char_boundary(end) {
+                end -= 1;
+            }
+            out.truncate(end);
+            return Err(EvalError::Uninterpolatable(out));
+        }
+        if !lit_braces && !value_braces {
+            // No brace anywhere but in this pass's own tags: the next pass would see exactly
+            // the unresolved refs again (cached misses) and stop, so finish now.
+            let escapes = pieces.iter().any(|p| matches!(p, Piece::Esc(..)));
+            if !unresolved && !escapes {
+                return Ok(Resolved {
+                    text: out,
+                    unbound: Vec::new(),
+                });
+            }
+            return Ok(finish_from(&cur, &pieces, &cache));
+        }
+        if next_ok {
+            let has_refs = next.iter().any(|p| matches!(p, Piece::Ref(_)));
+            if !has_refs {
+                return Ok(render_final(&out, &next));
+            }
+            pieces = next.into();
+            lit_braces = false;
+            cur = std::borrow::Cow::Owned(out);
+            continue;
+        }
+        // Tags seen before need no parsing again.
+        let t = split_with(&out, &mut |c: &str| match cache
+            .iter()
+            .find(|(r, _)| is_address_of(c, r))
+        {
+            Some((r, _)) => Ok(r.clone()),
+            None => Ref::parse(c),
+        })?;
+        if !t.has_refs {
+            return Ok(render_final(&out, &t.pieces));
+        }
+        lit_braces = t.lit_braces;
+        pieces = t.pieces;
+        cur = std::borrow::Cow::Owned(out);
+    }
+    Err(EvalError::Uninterpolatable(cur.into_owned()))
+}

@@ -1,0 +1,321 @@
+//! Environments and scope chains: where a reference is looked up.
+//!
+//! A value carries a chain of scopes. `bind` prepends, `in_scope` appends. A struct's own
+//! scopes are `[self.*, own fields, its chain..., super.* of its chain...]`; its fields are
+//! evaluated with those appended. The chain is a persistent rope (`Concat` nodes and a lazy
+//! `StructScopes` node) so building it never copies, and lookups visit each real scope once:
+//! the `super.` casts of a chain are searched only for refs that start with `super`.
+
+use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
+use std::sync::Arc;
+
+use super::error::{BuildError, EvalError};
+use super::pyfmt::py_float;
+use super::refs::{Component, Ref};
+use super::value::Value;
+
+/// A value stored in an [`Env`]: a string (numbers are stringified when bound) or an object
+/// mounted at that name.
+#[derive(Clone)]
+pub enum EnvValue {
+    /// A string binding.
+    Str(Arc<str>),
+    /// A mounted object (struct, list, map or scalar).
+    Obj(Value),
+}
+
+/// Input to an environment entry, mirroring what pystachio's `Environment` accepts.
+#[derive(Clone)]
+pub enum EnvInput {
+    /// A string.
+    Str(String),
+    /// An integer (stored as its decimal text).
+    Int(i64),
+    /// A float (stored as Python renders it, e.g. `1e+20`).
+    Float(f64),
+    /// A boolean (stored as `True`/`False`).
+    Bool(bool),
+    /// An object mounted at the key.
+    Obj(Value),
+    /// A nested environment, flattened under the key.
+    Env(Env),
+    /// A nested dictionary, flattened into dotted keys.
+    Dict(Vec<(String, EnvInput)>),
+}
+
+/// An environment: a table from references to strings or objects (`Environment` in
+/// pystachio). Immutable and cheap to clone.
+///
+/// ```
+/// use aurora_config::pystachio::{Env, EnvInput, Raw, Scope, Type};
+/// let env = Env::from_pairs([("x", EnvInput::Int(1)), ("y.z", EnvInput::Str("w".into()))]).unwrap();
+/// let s = Type::string().instantiate(Raw::str("{{x}} {{y.z}}")).unwrap();
+/// assert_eq!(s.bind(vec![Scope::Env(env)]).py_str().unwrap(), "1 w");
+/// ```
+#[derive(Clone, Default)]
+pub struct Env(Arc<Table>);
+
+impl Env {
+    /// Builds an environment from `(address, value)` pairs; later pairs overwrite earlier ones.
+    pub fn from_pairs<K: AsRef<str>>(
+        pairs: impl IntoIterator<Item = (K, EnvInput)>,
+    ) -> Result<Env, BuildError> {
+        let mut table = Table::default();
+        for (k, v) in pairs {
+            let key = Ref::parse(k.as_ref())?;
+            insert(&mut table, key, v)?;
+        }
+        Ok(Env(Arc::new(table)))
+    }
+
+    /// Builds an environment from already parsed references.
+    pub fn from_refs(pairs: impl IntoIterator<Item = (Ref, EnvInput)>) -> Result<Env, BuildError> {
+        let mut table = Table::default();
+        for (k, v) in pairs {
+            insert(&mut table, k, v)?;
+        }
+        Ok(Env(Arc::new(table)))
+    }
+
+    /// Merges environments in order; later ones overwrite earlier keys.
+    pub fn merge<'a>(envs: impl IntoIterator<Item = &'a Env>) -> Env {
+        let mut table = Table::default();
+        for e in envs {
+            for (k, v) in e.0.iter() {
+                table.insert(k.clone(), v.clone());
+            }
+        }
+        Env(Arc::new(table))
+    }
+
+    /// The entries, in no particular order.
+    pub fn entries(&self) -> impl Iterator<Item = (&Ref, &EnvValue)> {
+        self.0.iter()
+    }
+
+    /// Number of entries.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Whether the environment is empty.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// Looks a reference up: an exact key first, then the longest key that is a strict prefix
+    /// and names an object that can resolve the remainder.
+    pub(crate) fn find(&self, r: &[Component]) -> Result<Option<Found>, EvalError> {
+        if self.0.is_empty() {
+            return Ok(None);
+        }
+        if let Some(v) = self.0.get(r) {
+            return Ok(Some(match v {
+                EnvValue::Str(s) => Found::Str(s.clone()),
+                EnvValue::Obj(o) => Found::Obj(o.clone()),
+            }));
+        }
+        for k in (1..r.len()).rev() {
+            if let Some(EnvValue::Obj(o)) = self.0.get(&r[..k])
+                && o.is_namable()
+                && let Some(f) = o.find(&r[k..])?
+            {
+                return Ok(Some(f));
+            }
+        }
+        Ok(None)
+    }
+}
+
+fn insert(table: &mut Table, key: Ref, v: EnvInput) -> Result<(), BuildError> {
+    match v {
+        EnvInput::Str(s) => {
+            table.insert(key, EnvValue::Str(Arc::from(s)));
+        }
+        EnvInput::Int(i) => {
+            table.insert(key, EnvValue::Str(Arc::from(i.to_string())));
+        }
+        EnvInput::Float(f) => {
+            table.insert(key, EnvValue::Str(Arc::from(py_float(f))));
+        }
+        EnvInput::Bool(b) => {
+            table.insert(
+                key,
+                EnvValue::Str(Arc::from(if b { "True" } else { "False" })),
+            );
+        }
+        EnvInput::Obj(o) => {
+            table.insert(key, EnvValue::Obj(o));
+        }
+        EnvInput::Env(e) => {
+            for (k, v) in e.0.iter() {
+                table.insert(key.join(k), v.clone());
+            }
+        }
+        EnvInput::Dict(d) => {
+            let mut sub = Table::default();
+            for (k, v) in d {
+                insert(&mut sub, Ref::parse(&k)?, v)?;
+            }
+            for (k, v) in sub {
+                table.insert(key.join(&k), v);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// FNV-1a: environments are small and keyed by short names, so a simple hash beats SipHash.
+#[derive(Default)]
+pub(crate) struct Fnv(u64);
+
+impl Hasher for Fnv {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        let mut h = if self.0 == 0 {
+            0xcbf2_9ce4_8422_2325
+        } else {
+            self.0
+        };
+        for b in bytes {
+            h ^= u64::from(*b);
+            h = h.wrapping_mul(0x0100_0000_01b3);
+        }
+        self.0 = h;
+    }
+}
+
+type Table = HashMap<Ref, EnvValue, BuildHasherDefault<Fnv>>;
+
+/// A scope passed to [`Value::bind`] or [`Value::in_scope`]: an environment or an object
+/// (struct, list or map) searched by path.
+#[derive(Clone)]
+pub enum Scope {
+    /// An environment.
+    Env(Env),
+    /// An object: `bind(profile)` makes `{{name}}` find `profile.name`.
+    Obj(Value),
+}
+
+/// What a lookup found: a bound string, or an object to render with `str()`.
+#[derive(Clone)]
+pub(crate) enum Found {
+    Str(Arc<str>),
+    Obj(Value),
+}
+
+/// A scope chain (pystachio's `_scopes` tuple, or `scopes()` of a struct).
+#[derive(Clone, Default)]
+pub(crate) struct Chain(Option<Arc<Link>>);
+
+pub(crate) enum Link {
+    Env(Env),
+    Obj(Value),
+    Concat(Chain, Chain),
+    /// `scopes()` of this struct value: `self.*`, fields, its chain, `super.*` of its chain.
+    StructScopes(Value),
+}
+
+impl Chain {
+    pub(crate) fn is_empty(&self) -> bool {
+        self.0.is_none()
+    }
+
+    pub(crate) fn of(link: Link) -> Chain {
+        Chain(Some(Arc::new(link)))
+    }
+
+    pub(crate) fn from_scopes(scopes: impl IntoIterator<Item = Scope>) -> Chain {
+        let mut out = Chain::default();
+        for s in scopes {
+            let c = match s {
+                Scope::Env(e) => Chain::of(Link::Env(e)),
+                Scope::Obj(v) => Chain::of(Link::Obj(v)),
+            };
+            out = out.concat(&c);
+        }
+        out
+    }
+
+    /// `self` followed by `other`.
+    pub(crate) fn concat(&self, other: &Chain) -> Chain {
+        match (&self.0, &other.0) {
+            (None, _) => other.clone(),
+            (_, None) => self.clone(),
+            _ => Chain::of(Link::Concat(self.clone(), other.clone())),
+        }
+    }
+
+    pub(crate) fn find(&self, r: &[Component]) -> Result<Option<Found>, EvalError> {
+        let Some(link) = &self.0 else { return Ok(None) };
+        match &**link {
+            Link::Env(e) => e.find(r),
+            Link::Obj(v) => v.find(r),
+            Link::Concat(a, b) => match a.find(r)? {
+                Some(f) => Ok(Some(f)),
+                None => b.find(r),
+            },
+            Link::StructScopes(v) => struct_scopes_find(v, r),
+        }
+    }
+
+    /// Lookup in the `super.`-cast copies of this chain.
+    fn find_super(&self, r: &[Component]) -> Result<Option<Found>, EvalError> {
+        if self.is_empty() || r.is_empty() || !r[0].is_deref_named("super") {
+            return Ok(None);
+        }
+        if r.len() > 1 {
+            self.find(&r[1..])
+        } else {
+            Ok(self.first_obj().map(Found::Obj))
+        }
+    }
+
+    /// The first object scope, which `{{super}}` alone names.
+    fn first_obj(&self) -> Option<Value> {
+        match &**self.0.as_ref()? {
+            Link::Env(_) | Link::StructScopes(_) => None,
+            Link::Obj(v) => Some(v.clone()),
+            Link::Concat(a, b) => a.first_obj().or_else(|| b.first_obj()),
+        }
+    }
+}
+
+fn field_find(field: &Value, rest: &[Component]) -> Result<Option<Found>, EvalError> {
+    if rest.is_empty() {
+        Ok(Some(Found::Obj(field.clone())))
+    } else if field.is_namable() {
+        field.find(rest)
+    } else {
+        Ok(None)
+    }
+}
+
+fn struct_scopes_find(v: &Value, r: &[Component]) -> Result<Option<Found>, EvalError> {
+    if r.is_empty() {
+        return Ok(None);
+    }
+    // Environment({'self': SELF}): keys `self.<field>`.
+    if r.len() >= 2
+        && r[0].is_deref_named("self")
+        && let Component::Deref(name) = &r[1]
+        && let Some(f) = v.raw_field(name)
+        && let Some(found) = field_find(f, &r[2..])?
+    {
+        return Ok(Some(found));
+    }
+    // SELF: the raw fields by name.
+    if let Component::Deref(name) = &r[0]
+        && let Some(f) = v.raw_field(name)
+        && let Some(found) = field_find(f, &r[1..])?
+    {
+        return Ok(Some(found));
+    }
+    if let Some(found) = v.chain.find(r)? {
+        return Ok(Some(found));
+    }
+    v.chain.find_super(r)
+}

@@ -1,0 +1,2 @@
+"""The Aurora configuration layer: the schema (`aurora.config.schema`) and the `.aurora`
+loader (`aurora.config.loader`)."""

@@ -1,0 +1,158 @@
+"""The Aurora 0.6 / Thermos schema as pystachio classes, backed by the Rust schema of
+aurora-config, with the helpers `.aurora` files use. `from aurora.config.schema import *`
+gives what the original loader injected into every config."""
+from .. import _native
+from ..pystachio import Empty
+from ..pystachio.base import _class_for, _wrap
+
+__all__ = [
+    'Announcer', 'BYTES', 'Constraint', 'GB', 'HealthCheckConfig', 'Job', 'KB', 'MB',
+    'MesosContext', 'MesosJob', 'MesosTaskInstance', 'Options', 'Process', 'Processes',
+    'Resources', 'SequentialTask', 'Service', 'SimpleTask', 'TB', 'Task', 'Tasks',
+    'ThermosContext', 'Units', 'UpdateConfig', 'combine_tasks', 'concat_tasks',
+    'java_options', 'order', 'python_options',
+]
+
+BYTES = 1
+KB = 1024 * BYTES
+MB = 1024 * KB
+GB = 1024 * MB
+TB = 1024 * GB
+
+_TYPES = dict(_native.schema_types())
+
+ThermosContext = _class_for(_TYPES['ThermosContext'])
+MesosContext = _class_for(_TYPES['MesosContext'])
+Resources = _class_for(_TYPES['Resources'])
+Constraint = _class_for(_TYPES['Constraint'])
+Process = _class_for(_TYPES['Process'])
+Task = _class_for(_TYPES['Task'])
+UpdateConfig = _class_for(_TYPES['UpdateConfig'])
+HealthCheckConfig = _class_for(_TYPES['HealthCheckConfig'])
+Announcer = _class_for(_TYPES['Announcer'])
+MesosTaskInstance = _class_for(_TYPES['MesosTaskInstance'])
+MesosJob = _class_for(_TYPES['MesosJob'])
+Job = MesosJob
+Service = _wrap(_native.service())
+
+
+def order(*items):
+  """`order(*processes_or_names)`: one ordering constraint, in a list so results concatenate."""
+  return [_wrap(c) for c in _native.order(list(items))]
+
+
+def SimpleTask(name, command):
+  """A task of one process `name` running `command`, with 1 cpu, 1 GB ram and 1 GB disk."""
+  return _wrap(_native.simple_task(str(name), str(command)))
+
+
+def SequentialTask(*args, **kw):
+  """A task whose processes run one after another, in the order given."""
+  task = Task(*args, **kw)
+  return _wrap(_native.sequential_task(task._v))
+
+
+def combine_tasks(*tasks, **kw):
+  """Tasks whose processes run in parallel: resources summed, the last task is the base."""
+  if not tasks:
+    return Task()
+  return _wrap(_native.combine_tasks(list(tasks), kw))
+
+
+def concat_tasks(*tasks, **kw):
+  """Tasks that run one after another: resources are the maximum, waits add up."""
+  if not tasks:
+    return Task()
+  return _wrap(_native.concat_tasks(list(tasks), kw))
+
+
+class Units(object):
+  """Resource arithmetic used by the task helpers."""
+
+  @classmethod
+  def optional_resources(cls, resources):
+    return Resources(cpu=0, ram=0, disk=0) if resources is Empty else resources
+
+  @classmethod
+  def resources_sum(cls, *resources):
+    return Resources(
+        cpu=sum(r.cpu().get() for r in map(cls.optional_resources, resources)),
+        ram=sum(r.ram().get() for r in map(cls.optional_resources, resources)),
+        disk=sum(r.disk().get() for r in map(cls.optional_resources, resources)))
+
+  @classmethod
+  def resources_max(cls, resources):
+    resources = list(map(cls.optional_resources, resources))
+    return Resources(
+        cpu=max([r.cpu().get() for r in resources] or [0]),
+        ram=max([r.ram().get() for r in resources] or [0]),
+        disk=max([r.disk().get() for r in resources] or [0]))
+
+  @classmethod
+  def finalization_wait_sum(cls, waits):
+    return sum(wait.get() for wait in waits)
+
+  @classmethod
+  def finalization_wait_max(cls, waits):
+    return max([wait.get() for wait in waits] or [0])
+
+  @classmethod
+  def processes_merge(cls, tasks):
+    processes = []
+    for task in tasks:
+      for process in task.processes():
+        if process not in processes:
+          processes.append(process)
+    return processes
+
+
+class Processes(object):
+  """`Processes.order`."""
+  order = staticmethod(order)
+
+
+class Tasks(object):
+  """`Tasks.simple`, `Tasks.sequential`, `Tasks.combine` and `Tasks.concat`."""
+  simple = staticmethod(SimpleTask)
+  sequential = staticmethod(SequentialTask)
+  combine = staticmethod(combine_tasks)
+  concat = staticmethod(concat_tasks)
+
+
+class Options(object):
+  """Command-line option rendering: `Options.java(...)`, `Options.python(...)`."""
+
+  @staticmethod
+  def render_option(short_prefix, long_prefix, option, value=None):
+    """One option: the short prefix for one-letter names, the long one otherwise, and the
+    value after a space when there is one."""
+    flag = '%s%s' % (short_prefix if len(option) == 1 else long_prefix, option)
+    return '%s %s' % (flag, value) if value else flag
+
+  @staticmethod
+  def render_options(short_prefix, long_prefix, *options, **kw_options):
+    """Bare flags (strings) and dicts of name to value, in the order given, then keyword
+    options; arguments of any other kind are skipped."""
+    named = []
+    for option in options:
+      if isinstance(option, str):
+        named.append((option, None))
+      elif isinstance(option, dict):
+        named.extend(option.items())
+    named.extend(kw_options.items())
+    return ' '.join(Options.render_option(short_prefix, long_prefix, name, value)
+                    for name, value in named)
+
+  @staticmethod
+  def java(*options, **kw_options):
+    """`-a 23 -b foo`."""
+    return Options.render_options('-', '-', *options, **kw_options)
+
+  @staticmethod
+  def python(*options, **kw_options):
+    """One-letter options as `-a`, others as `--boo`."""
+    return Options.render_options('-', '--', *options, **kw_options)
+
+
+java_options = Options.java
+python_options = Options.python

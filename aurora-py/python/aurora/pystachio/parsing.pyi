@@ -1,0 +1,16 @@
+"""Typed interface of `aurora.pystachio.parsing`."""
+from typing import Any, Optional, Sequence, Union
+
+from .naming import Ref
+
+class MustacheParser:
+    MAX_ITERATIONS: int
+    class Error(Exception): ...
+    class Uninterpolatable(Error): ...
+    @classmethod
+    def split(cls, string: str, keep_aliases: bool = ...) -> list[Union[str, Ref]]: ...
+    @classmethod
+    def join(cls, splits: Sequence[Union[str, Ref]], *namables: Any,
+             found_refs: Optional[dict[Ref, Any]] = ...) -> tuple[str, list[Ref]]: ...
+    @classmethod
+    def resolve(cls, stream: str, *namables: Any) -> tuple[str, list[Ref]]: ...

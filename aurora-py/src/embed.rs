@@ -1,0 +1,247 @@
+//! The embedded interpreter: the `aurora` package's Python sources are compiled into the
+//! binary and served by an import hook, the native module is registered in-process, and
+//! `.aurora` files are loaded through `aurora.config.loader` (the same code Python users
+//! call).
+
+use std::path::Path;
+use std::sync::Once;
+
+use aurora_config::pystachio::Value;
+use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyList};
+
+use crate::native::PyVal;
+
+include!(concat!(env!("OUT_DIR"), "/embedded.rs"));
+
+const BOOTSTRAP: &str = r#"
+import sys
+import importlib.util
+
+class _EmbeddedAurora:
+    """Serves the aurora package from sources compiled into the binary."""
+
+    def __init__(self, sources):
+        self.sources = {name: (is_pkg, src) for name, is_pkg, src in sources}
+
+    def find_spec(self, name, path=None, target=None):
+        entry = self.sources.get(name)
+        if entry is None:
+            return None
+        return importlib.util.spec_from_loader(
+            name, self, origin='<embedded %s>' % name, is_package=entry[0])
+
+    def create_module(self, spec):
+        return None
+
+    def exec_module(self, module):
+        is_pkg, src = self.sources[module.__name__]
+        if is_pkg:
+            module.__path__ = []
+        exec(compile(src, '<embedded %s>' % module.__name__, 'exec'), module.__dict__)
+
+sys.meta_path.insert(0, _EmbeddedAurora(SOURCES))
+
+# `site` may not have run (see initialize_without_site): make installed packages importable
+# without processing their .pth files.
+import site
+for _dir in site.getsitepackages() + [site.getusersitepackages()]:
+    if _dir not in sys.path:
+        sys.path.append(_dir)
+sys.modules['aurora._native'] = NATIVE
+"#;
+
+/// A loaded `.aurora` file: its jobs (as engine values) and its hook objects.
+pub struct ConfigFile {
+    /// The jobs of `jobs = [...]`, in order.
+    pub jobs: Vec<Value>,
+    /// The objects of `hooks = [...]`.
+    pub hooks: Vec<Py<PyAny>>,
+}
+
+impl std::fmt::Debug for ConfigFile {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ConfigFile")
+            .field("jobs", &self.jobs.len())
+            .field("hooks", &self.hooks.len())
+            .finish()
+    }
+}
+
+/// Why a config file could not be loaded, with where.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{file}{}: {kind}", line.map(|l| format!(":{l}")).unwrap_or_default())]
+pub struct LoadError {
+    /// The file the problem is in (an included file when the problem is there).
+    pub file: String,
+    /// The line, when known.
+    pub line: Option<u32>,
+    /// What went wrong.
+    pub kind: LoadErrorKind,
+}
+
+/// The cause of a [`LoadError`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum LoadErrorKind {
+    /// The config defines no `jobs`.
+    #[error("No job defined in this config!")]
+    NoJobs,
+    /// Running the config raised an exception (a syntax error, a `NameError`, an unknown
+    /// schema attribute, a missing include...).
+    #[error("{exception}: {message}")]
+    Exception {
+        /// The Python exception class (`InvalidConfigError` for syntax errors, as the
+        /// original reports them).
+        exception: String,
+        /// Its message.
+        message: String,
+    },
+    /// The embedded interpreter itself failed.
+    #[error("the embedded Python interpreter failed: {0}")]
+    Interpreter(String),
+}
+
+static INIT: Once = Once::new();
+
+/// Starts the interpreter without running `site` (whose `.pth` processing can cost more than
+/// loading a large config); the bootstrap then adds the site-packages directories to
+/// `sys.path` so that configs can still import installed modules. Returns false when the
+/// interpreter could not be started this way (the caller falls back to the default).
+#[expect(
+    unsafe_code,
+    reason = "interpreter configuration is only reachable through the C API"
+)]
+fn initialize_without_site() -> bool {
+    use pyo3::ffi;
+    // SAFETY: runs once, before any other use of Python in this process (guarded by INIT);
+    // the config is initialised by PyConfig_InitPythonConfig before it is read, cleared after
+    // use, and the GIL taken by initialisation is released for `Python::attach`.
+    unsafe {
+        if ffi::Py_IsInitialized() != 0 {
+            return true;
+        }
+        let mut config = std::mem::MaybeUninit::<ffi::PyConfig>::uninit();
+        ffi::PyConfig_InitPythonConfig(config.as_mut_ptr());
+        let mut config = config.assume_init();
+        config.site_import = 0;
+        config.install_signal_handlers = 0;
+        config.parse_argv = 0;
+        let status = ffi::Py_InitializeFromConfig(&config);
+        ffi::PyConfig_Clear(&mut config);
+        if ffi::PyStatus_Exception(status) != 0 {
+            return false;
+        }
+        ffi::PyEval_SaveThread();
+        true
+    }
+}
+
+/// Starts the interpreter and installs the embedded package (once per process).
+pub(crate) fn ensure_interpreter() -> Result<(), String> {
+    let mut result = Ok(());
+    INIT.call_once(|| {
+        if !initialize_without_site() {
+            Python::initialize();
+        }
+        result = Python::attach(|py| -> PyResult<()> {
+            let native = pyo3::wrap_pymodule!(crate::native::_native)(py);
+            let globals = PyDict::new(py);
+            globals.set_item("SOURCES", SOURCES.to_vec())?;
+            globals.set_item("NATIVE", native)?;
+            let code = std::ffi::CString::new(BOOTSTRAP)
+                .map_err(|e| pyo3::exceptions::PyValueError::new_err(e.to_string()))?;
+            py.run(&code, Some(&globals), None)?;
+            Ok(())
+        })
+        .map_err(|e| e.to_string());
+    });
+    result
+}
+
+/// Runs `f` with the interpreter ready.
+pub(crate) fn with_python<R>(
+    f: impl for<'py> FnOnce(Python<'py>) -> PyResult<R>,
+) -> Result<R, String> {
+    ensure_interpreter()?;
+    Python::attach(|py| f(py).map_err(|e| format_err(py, &e)))
+}
+
+fn format_err(py: Python<'_>, e: &PyErr) -> String {
+    let value = e.value(py);
+    let kind = value
+        .get_type()
+        .name()
+        .map(|n| n.to_string())
+        .unwrap_or_default();
+    format!("{kind}: {value}")
+}
+
+/// Loads a `.aurora` file: runs it with pystachio and the Aurora schema injected and returns
+/// its jobs and hooks.
+///
+/// ```no_run
+/// let config = aurora_py::load_config(std::path::Path::new("hello_world.aurora")).unwrap();
+/// assert_eq!(config.jobs.len(), 1);
+/// ```
+pub fn load_config(path: &Path) -> Result<ConfigFile, LoadError> {
+    let file = path.display().to_string();
+    let interp = |m: String| LoadError {
+        file: file.clone(),
+        line: None,
+        kind: LoadErrorKind::Interpreter(m),
+    };
+    ensure_interpreter().map_err(interp)?;
+    Python::attach(|py| {
+        let loader = py
+            .import("aurora.config.loader")
+            .map_err(|e| interp(format_err(py, &e)))?;
+        match loader.call_method1("load", (file.as_str(),)) {
+            Ok(loaded) => {
+                let read = || -> PyResult<ConfigFile> {
+                    let mut jobs = Vec::new();
+                    for job in loaded.getattr("jobs")?.cast::<PyList>()?.iter() {
+                        let v = job.getattr("_v")?;
+                        jobs.push(v.cast::<PyVal>()?.get().0.clone());
+                    }
+                    let hooks = loaded
+                        .getattr("hooks")?
+                        .cast::<PyList>()?
+                        .iter()
+                        .map(|h| h.unbind())
+                        .collect();
+                    Ok(ConfigFile { jobs, hooks })
+                };
+                read().map_err(|e| interp(format_err(py, &e)))
+            }
+            Err(e) => {
+                let value = e.value(py);
+                let attr = |name: &str| value.getattr(name).ok();
+                let kind: Option<String> = attr("kind").and_then(|k| k.extract().ok());
+                let Some(kind) = kind else {
+                    return Err(interp(format_err(py, &e)));
+                };
+                let message: String = attr("message")
+                    .and_then(|m| m.extract().ok())
+                    .unwrap_or_default();
+                let err_file: String = attr("filename")
+                    .and_then(|f| f.extract::<Option<String>>().ok().flatten())
+                    .unwrap_or_else(|| file.clone());
+                let line: Option<u32> = attr("lineno").and_then(|l| l.extract().ok());
+                let kind = if kind == "NoJobs" {
+                    LoadErrorKind::NoJobs
+                } else {
+                    LoadErrorKind::Exception {
+                        exception: kind,
+                        message,
+                    }
+                };
+                Err(LoadError {
+                    file: err_file,
+                    line,
+                    kind,
+                })
+            }
+        }
+    })
+}
