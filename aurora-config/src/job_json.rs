@@ -631,7 +631,6 @@ fn collect_port_refs_in(text: &str, ports: &mut BTreeSet<String>) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::path::Path;
 
     const HELLO: &str = r#"{"role": "www-data", "cluster": "devcluster", "environment": "prod",
         "service": true,
@@ -708,8 +707,9 @@ mod tests {
     /// Every `raw_json` of the corpus converts to the `job_configuration` Aurora 0.6 made of it.
     #[test]
     fn corpus_raw_json_converts_like_aurora() {
-        let root = Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../../shared/examples/aurora-corpus/expected");
+        let root = crate::test_support::corpus_dir()
+            .expect("the Aurora corpus is missing: set AURORA_CORPUS or put shared/ beside the repository")
+            .join("expected");
         assert!(root.is_dir(), "the corpus is missing at {}", root.display());
         let mut checked = 0;
         let mut stack = vec![root];

@@ -6,3 +6,5 @@
 pub mod job_json;
 pub mod pystachio;
 pub mod schema;
+#[doc(hidden)]
+pub mod test_support;

@@ -8,13 +8,13 @@ use aurora_config::schema::{evaluate_job, schema};
 use serde_json::Value as Json;
 
 fn corpus_dir() -> PathBuf {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/examples/aurora-corpus");
+    let dir = aurora_config::test_support::corpus_dir();
     assert!(
-        dir.join("expected").is_dir(),
-        "the Aurora corpus is missing: expected it at {} (the shared/ folder beside the repository)",
-        dir.display()
+        dir.as_ref().is_some_and(|d| d.join("expected").is_dir()),
+        "the Aurora corpus is missing: set AURORA_CORPUS, or put shared/examples/aurora-corpus \
+         beside the repository (looked at {dir:?})"
     );
-    dir
+    dir.unwrap_or_default()
 }
 
 fn expected_files(dir: &Path, out: &mut Vec<PathBuf>) {

@@ -20,14 +20,7 @@ use serde_json::Value;
 const DEVIATIONS: &[(&str, &str)] = &[];
 
 fn corpus_root() -> Option<PathBuf> {
-    if let Ok(dir) = std::env::var("AURORA_CORPUS") {
-        return Some(PathBuf::from(dir));
-    }
-    let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    manifest
-        .ancestors()
-        .map(|a| a.join("../shared/examples/aurora-corpus"))
-        .find(|p| p.join("expected").is_dir())
+    aurora_config::test_support::corpus_dir()
 }
 
 fn expected_files(dir: &Path, out: &mut Vec<PathBuf>) {
