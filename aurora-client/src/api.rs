@@ -4,8 +4,9 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use aurora_core::api::{
-    ApiError, CreateJobRequest, CreateJobResponse, JobsResponse, KillRequest, KillResponse,
-    TasksResponse,
+    ApiError, BackupResponse, CreateJobRequest, CreateJobResponse, HostsRequest, JobsResponse,
+    KillRequest, KillResponse, MaintenanceResponse, QuotaResponse, RestartRequest, RestartResponse,
+    SetQuotaRequest, TasksResponse,
 };
 use aurora_core::{JobConfiguration, JobKey, ScheduleStatus};
 use serde::Serialize;
@@ -132,6 +133,68 @@ impl SchedulerClient {
             .map(|r| vec![("role", r.to_owned())])
             .unwrap_or_default();
         self.get("/api/jobs", &query, "job list")
+    }
+
+    /// Restarts a job's running tasks (all, or the given instances): they are killed and
+    /// rescheduled through RESTARTING.
+    pub fn restart(
+        &self,
+        key: &JobKey,
+        instances: Option<BTreeSet<u32>>,
+    ) -> Result<RestartResponse, ClientError> {
+        let path = format!("/api/jobs/{}/restart", key.path_in_cluster());
+        self.post(
+            &path,
+            &RestartRequest { instances },
+            &format!("restart of {key}"),
+        )
+    }
+
+    /// A role's production quota and what its tasks consume.
+    pub fn get_quota(&self, role: &str) -> Result<QuotaResponse, ClientError> {
+        self.get(
+            &format!("/api/quota/{role}"),
+            &[],
+            &format!("quota of {role}"),
+        )
+    }
+
+    /// Sets a role's production quota (an administrator's call).
+    pub fn set_quota(
+        &self,
+        role: &str,
+        quota: &SetQuotaRequest,
+    ) -> Result<QuotaResponse, ClientError> {
+        self.post(
+            &format!("/api/admin/quota/{role}"),
+            quota,
+            &format!("quota of {role}"),
+        )
+    }
+
+    /// Moves hosts into a maintenance step: `start` (announce), `drain` (move tasks off) or
+    /// `end` (back in service).
+    pub fn maintenance(
+        &self,
+        step: &str,
+        hosts: Vec<String>,
+    ) -> Result<MaintenanceResponse, ClientError> {
+        let path = format!("/api/admin/maintenance/{step}");
+        self.post(
+            &path,
+            &HostsRequest { hosts },
+            &format!("maintenance {step}"),
+        )
+    }
+
+    /// The hosts in maintenance and their mode.
+    pub fn maintenance_status(&self) -> Result<MaintenanceResponse, ClientError> {
+        self.get("/api/admin/maintenance", &[], "maintenance status")
+    }
+
+    /// Writes a backup of the scheduler's state on its machine.
+    pub fn backup(&self) -> Result<BackupResponse, ClientError> {
+        self.post("/api/admin/backup", &serde_json::json!({}), "backup")
     }
 
     fn post<B: Serialize, R: DeserializeOwned>(

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use aurora_config::job_json::{ConvertedJob, JobJson, JobJsonError};
 use aurora_config::pystachio::Value as ConfigValue;
 use aurora_config::schema::{self, ConfigProblem, EvaluatedJob, JobError, JobSelector};
-use aurora_core::{JobKey, ScheduleStatus, ScheduledTask};
+use aurora_core::{JobKey, JobPath, ScheduleStatus, ScheduledTask};
 use serde_json::{Map, Value, json};
 
 use crate::hooks::{ClientHook, HookCall, HookedCall, HookedError, HookedMethod};
@@ -585,6 +585,148 @@ fn format_time(when: SystemTime) -> String {
     humantime::format_rfc3339_millis(when).to_string()
 }
 
+/// `aurora list_jobs CLUSTER/ROLE[/ENV[/NAME]]`: the jobs under a path, with task counts.
+pub fn list_jobs(client: &SchedulerClient, path: &JobPath) -> Result<Output, CommandError> {
+    let mut jobs = client.list_jobs(path.role())?.jobs;
+    jobs.retain(|j| path.contains(&j.key));
+    let mut text = String::new();
+    for job in &jobs {
+        let counts: Vec<String> = job
+            .task_counts
+            .iter()
+            .map(|(status, n)| format!("{n} {status}"))
+            .collect();
+        text.push_str(&format!(
+            "{}  instances: {}  tasks: {}\n",
+            job.key,
+            job.instance_count,
+            if counts.is_empty() {
+                "none".to_owned()
+            } else {
+                counts.join(", ")
+            }
+        ));
+    }
+    if jobs.is_empty() {
+        text.push_str(&format!("No jobs under {path}\n"));
+    }
+    Ok(Output {
+        text,
+        json: json!({ "jobs": jobs }),
+    })
+}
+
+/// `aurora get_quota CLUSTER/ROLE`: the role's production quota and consumption.
+pub fn get_quota(client: &SchedulerClient, role: &str) -> Result<Output, CommandError> {
+    let quota = client.get_quota(role)?;
+    let line = |name: &str, r: &aurora_core::ResourceAggregate| {
+        format!(
+            "  {name:<26} cpu: {:.2}  ram: {} MB  disk: {} MB\n",
+            r.cpu,
+            r.ram_bytes >> 20,
+            r.disk_bytes >> 20
+        )
+    };
+    let text = format!(
+        "Quota of role {role}:\n{}{}{}",
+        line("allocated (production)", &quota.quota),
+        line("used by production tasks", &quota.prod_consumption),
+        line("used by other tasks", &quota.non_prod_consumption)
+    );
+    Ok(Output {
+        text,
+        json: json!(quota),
+    })
+}
+
+/// `aurora restart`: kills running instances so that they are rescheduled.
+pub fn restart(
+    client: &SchedulerClient,
+    key: &JobKey,
+    instances: Option<BTreeSet<u32>>,
+) -> Result<Output, CommandError> {
+    let response = client.restart(key, instances)?;
+    let text = format!(
+        "Response from scheduler: OK (message: {})\nJob url: {}\n",
+        response.message,
+        client.job_url(key)
+    );
+    Ok(Output {
+        text,
+        json: json!(response),
+    })
+}
+
+/// Parses a size such as `512M`, `2G`, `1T` or a plain number of bytes, as `aurora_admin
+/// set_quota` takes them.
+pub fn parse_size(text: &str) -> Result<i64, String> {
+    let t = text.trim();
+    let (number, unit) = match t.char_indices().find(|(_, c)| c.is_ascii_alphabetic()) {
+        Some((i, _)) => (&t[..i], t[i..].to_ascii_uppercase()),
+        None => (t, String::new()),
+    };
+    let scale: i64 = match unit.trim_end_matches('B') {
+        "" if unit.is_empty() => 1,
+        "K" => 1 << 10,
+        "M" => 1 << 20,
+        "G" => 1 << 30,
+        "T" => 1 << 40,
+        _ => {
+            return Err(format!(
+                "size {text:?}: unknown unit {unit:?}; use K, M, G or T"
+            ));
+        }
+    };
+    let value: f64 = number
+        .trim()
+        .parse()
+        .map_err(|_| format!("size {text:?} is not a number with an optional K/M/G/T unit"))?;
+    if value < 0.0 || !value.is_finite() {
+        return Err(format!("size {text:?} must not be negative"));
+    }
+    Ok((value * scale as f64) as i64)
+}
+
+/// `aurora admin set_quota`: sets a role's production quota.
+pub fn set_quota(
+    client: &SchedulerClient,
+    role: &str,
+    cpu: f64,
+    ram_bytes: i64,
+    disk_bytes: i64,
+) -> Result<Output, CommandError> {
+    let request = aurora_core::api::SetQuotaRequest {
+        cpu,
+        ram_bytes,
+        disk_bytes,
+    };
+    client.set_quota(role, &request)?;
+    get_quota(client, role)
+}
+
+/// `aurora admin host_*`: maintenance steps for hosts, and their status.
+pub fn maintenance(
+    client: &SchedulerClient,
+    step: Option<&str>,
+    hosts: Vec<String>,
+) -> Result<Output, CommandError> {
+    let response = match step {
+        Some(step) => client.maintenance(step, hosts)?,
+        None => client.maintenance_status()?,
+    };
+    let mut text = String::new();
+    for (host, mode) in &response.hosts {
+        text.push_str(&format!("{host}: {mode:?}\n"));
+    }
+    if response.hosts.is_empty() {
+        text.push_str("No host is in maintenance\n");
+    }
+    Ok(Output {
+        text,
+        json: json!(response),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -667,5 +809,21 @@ mod tests {
             out,
             "  instance 3  RUNNING  host h1\n    task id: t3-1700000000000\n    cpus: 0.50, ram: 64 MB, disk: 32 MB\n    ports: http=31000\n    events:\n      2023-11-14T22:13:20.000Z PENDING\n      2023-11-14T22:13:21.500Z RUNNING: why\n"
         );
+    }
+
+    #[test]
+    fn sizes_parse_like_aurora_admin() {
+        assert_eq!(parse_size("512M"), Ok(512 << 20));
+        assert_eq!(parse_size("2g"), Ok(2 << 30));
+        assert_eq!(parse_size("1.5G"), Ok(3 << 29));
+        assert_eq!(parse_size("4096"), Ok(4096));
+        assert_eq!(parse_size("1TB"), Ok(1 << 40));
+        assert!(parse_size("12X").unwrap_err().contains("unknown unit"));
+        assert!(
+            parse_size("-1G")
+                .unwrap_err()
+                .contains("must not be negative")
+        );
+        assert!(parse_size("G").unwrap_err().contains("not a number"));
     }
 }

@@ -1,5 +1,6 @@
 //! End-to-end tests: the real binaries on loopback ports. One module per feature.
 
+mod admin;
 mod cli;
 mod config;
 mod lifecycle;

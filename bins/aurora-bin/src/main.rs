@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use aurora_client::Clusters;
 use aurora_client::commands::{self, ConfigLoader, ConfigSource, LoadedJob, Output, WaitUntil};
-use aurora_core::{InstanceSet, JobKey};
+use aurora_core::{InstanceSet, JobKey, JobPath};
 use aurora_py::PythonLoader;
 use clap::{Parser, Subcommand, ValueEnum};
 
@@ -151,6 +151,133 @@ enum Command {
         #[arg(long, default_value_t = 120)]
         wait_timeout_secs: u64,
     },
+    /// Restart running instances of a job (all when --shards is absent): they are killed and
+    /// scheduled again.
+    Restart {
+        /// The job key.
+        job_key: JobKey,
+        /// Instances to restart, e.g. 0-2,5.
+        #[arg(long, visible_alias = "instances")]
+        shards: Option<InstanceSet>,
+    },
+    /// List the jobs under cluster/role (or cluster/role/env), with their task counts.
+    #[command(name = "list_jobs", visible_alias = "list-jobs")]
+    ListJobs {
+        /// cluster/role, cluster/role/env or a full job key.
+        path: JobPath,
+    },
+    /// Show a role's production quota and what its tasks consume.
+    #[command(name = "get_quota", visible_alias = "get-quota")]
+    GetQuota {
+        /// cluster/role.
+        path: JobPath,
+    },
+    /// Administration: quota, host maintenance, backups.
+    #[command(subcommand)]
+    Admin(AdminCommand),
+}
+
+#[derive(Subcommand)]
+enum AdminCommand {
+    /// Set a role's production quota, e.g. `set_quota local www-data 4 8G 20G`.
+    #[command(name = "set_quota", visible_alias = "set-quota")]
+    SetQuota {
+        /// The cluster.
+        cluster: String,
+        /// The role.
+        role: String,
+        /// CPU cores.
+        cpu: f64,
+        /// RAM, with an optional K/M/G/T unit.
+        #[arg(value_parser = commands::parse_size)]
+        ram: i64,
+        /// Disk, with an optional K/M/G/T unit.
+        #[arg(value_parser = commands::parse_size)]
+        disk: i64,
+    },
+    /// Announce maintenance on hosts (they keep their tasks).
+    #[command(name = "host_deactivate", visible_alias = "host-deactivate")]
+    HostDeactivate {
+        /// The cluster.
+        cluster: String,
+        /// Host names.
+        #[arg(required = true)]
+        hosts: Vec<String>,
+    },
+    /// Drain hosts: move their tasks elsewhere and take no new ones.
+    #[command(name = "host_drain", visible_alias = "host-drain")]
+    HostDrain {
+        /// The cluster.
+        cluster: String,
+        /// Host names.
+        #[arg(required = true)]
+        hosts: Vec<String>,
+    },
+    /// Put hosts back in service.
+    #[command(name = "host_activate", visible_alias = "host-activate")]
+    HostActivate {
+        /// The cluster.
+        cluster: String,
+        /// Host names.
+        #[arg(required = true)]
+        hosts: Vec<String>,
+    },
+    /// Show the hosts in maintenance.
+    #[command(name = "host_status", visible_alias = "host-status")]
+    HostStatus {
+        /// The cluster.
+        cluster: String,
+    },
+    /// Write a backup of the scheduler's state (on the scheduler's machine).
+    #[command(name = "scheduler_backup_now", visible_alias = "backup")]
+    Backup {
+        /// The cluster.
+        cluster: String,
+    },
+}
+
+fn run_admin(clusters: &Clusters, command: AdminCommand) -> Result<Output, commands::CommandError> {
+    match command {
+        AdminCommand::SetQuota {
+            cluster,
+            role,
+            cpu,
+            ram,
+            disk,
+        } => {
+            let client = commands::client_for(clusters, &cluster)?;
+            commands::set_quota(&client, &role, cpu, ram, disk)
+        }
+        AdminCommand::HostDeactivate { cluster, hosts } => commands::maintenance(
+            &commands::client_for(clusters, &cluster)?,
+            Some("start"),
+            hosts,
+        ),
+        AdminCommand::HostDrain { cluster, hosts } => commands::maintenance(
+            &commands::client_for(clusters, &cluster)?,
+            Some("drain"),
+            hosts,
+        ),
+        AdminCommand::HostActivate { cluster, hosts } => commands::maintenance(
+            &commands::client_for(clusters, &cluster)?,
+            Some("end"),
+            hosts,
+        ),
+        AdminCommand::HostStatus { cluster } => {
+            commands::maintenance(&commands::client_for(clusters, &cluster)?, None, Vec::new())
+        }
+        AdminCommand::Backup { cluster } => {
+            let client = commands::client_for(clusters, &cluster)?;
+            let backup = client.backup()?;
+            Ok(Output {
+                text: format!(
+                    "Backup {} written to {} on the scheduler\n",
+                    backup.name, backup.path
+                ),
+                json: serde_json::json!(backup),
+            })
+        }
+    }
 }
 
 fn parse_binding(s: &str) -> Result<(String, String), String> {
@@ -286,6 +413,24 @@ fn run(cli: Cli) -> Result<Output, commands::CommandError> {
                 &mut progress,
             )
         }
+        Command::Restart { job_key, shards } => {
+            let client = commands::client_for(&clusters, job_key.cluster())?;
+            commands::restart(&client, &job_key, shards.map(|s| s.iter().collect()))
+        }
+        Command::ListJobs { path } => {
+            let client = commands::client_for(&clusters, path.cluster())?;
+            commands::list_jobs(&client, &path)
+        }
+        Command::GetQuota { path } => {
+            let Some(role) = path.role() else {
+                return Err(commands::CommandError::Unsupported(format!(
+                    "get_quota needs cluster/role, not {path}"
+                )));
+            };
+            let client = commands::client_for(&clusters, path.cluster())?;
+            commands::get_quota(&client, role)
+        }
+        Command::Admin(admin) => run_admin(&clusters, admin),
         Command::Inspect { .. } | Command::Validate { .. } => {
             Err(commands::CommandError::Unsupported(
                 "inspect and validate are handled before cluster discovery".to_owned(),
