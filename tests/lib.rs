@@ -91,6 +91,11 @@ pub struct LocalCluster {
 impl LocalCluster {
     /// Starts a scheduler with a fresh data directory and writes the cluster file.
     pub fn start() -> LocalCluster {
+        LocalCluster::start_with(&[])
+    }
+
+    /// Like [`LocalCluster::start`], with extra flags for the scheduler (e.g. short timeouts).
+    pub fn start_with(scheduler_args: &[&str]) -> LocalCluster {
         let dir = tempfile::tempdir().expect("temporary directory");
         let port = free_port();
         std::fs::create_dir_all(dir.path().join("home")).expect("home dir");
@@ -105,7 +110,7 @@ impl LocalCluster {
             scheduler: None,
             executors: Vec::new(),
         };
-        cluster.start_scheduler();
+        cluster.start_scheduler_with(scheduler_args);
         cluster
     }
 
@@ -116,8 +121,18 @@ impl LocalCluster {
 
     /// (Re)starts the scheduler on the same port and data directory.
     pub fn start_scheduler(&mut self) {
+        self.start_scheduler_with(&[]);
+    }
+
+    /// (Re)starts the scheduler on the same port and data directory with extra flags. Its log
+    /// is appended to, so a restart keeps the earlier run's lines for failure messages.
+    pub fn start_scheduler_with(&mut self, extra: &[&str]) {
         let data = self.dir.path().join("scheduler-data");
-        let log = std::fs::File::create(self.dir.path().join("scheduler.log")).expect("log file");
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.path().join("scheduler.log"))
+            .expect("log file");
         let mut child = Command::new(binary("aurora-scheduler"))
             .args([
                 "--http-port",
@@ -128,6 +143,7 @@ impl LocalCluster {
             .arg("--data-dir")
             .arg(&data)
             .args(["--cluster", "local", "--heartbeat-interval-ms", "200"])
+            .args(extra)
             .stdout(Stdio::piped())
             .stderr(log)
             .spawn()
@@ -281,64 +297,4 @@ pub fn job_json(name: &str, service: bool, processes: &[(&str, &str)]) -> String
         }
     })
     .to_string()
-}
-
-impl LocalCluster {
-    /// Like [`LocalCluster::start`], with extra flags for the scheduler (e.g. short timeouts).
-    pub fn start_with(scheduler_args: &[&str]) -> LocalCluster {
-        let dir = tempfile::tempdir().expect("temporary directory");
-        let port = free_port();
-        std::fs::create_dir_all(dir.path().join("home")).expect("home dir");
-        std::fs::write(
-            dir.path().join("clusters.json"),
-            format!(r#"[{{"name": "local", "scheduler_uri": "localhost:{port}"}}]"#),
-        )
-        .expect("write clusters.json");
-        let mut cluster = LocalCluster {
-            dir,
-            port,
-            scheduler: None,
-            executors: Vec::new(),
-        };
-        cluster.start_scheduler_with(scheduler_args);
-        cluster
-    }
-
-    /// (Re)starts the scheduler on the same port and data directory with extra flags.
-    pub fn start_scheduler_with(&mut self, extra: &[&str]) {
-        let data = self.dir.path().join("scheduler-data");
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(self.dir.path().join("scheduler.log"))
-            .expect("log file");
-        let mut child = Command::new(binary("aurora-scheduler"))
-            .args([
-                "--http-port",
-                &self.port.to_string(),
-                "--http-host",
-                "127.0.0.1",
-            ])
-            .arg("--data-dir")
-            .arg(&data)
-            .args(["--cluster", "local", "--heartbeat-interval-ms", "200"])
-            .args(extra)
-            .stdout(Stdio::piped())
-            .stderr(log)
-            .spawn()
-            .expect("start aurora-scheduler");
-        let stdout = child.stdout.take().expect("scheduler stdout");
-        let mut lines = BufReader::new(stdout).lines();
-        let first = lines.next().and_then(Result::ok).unwrap_or_default();
-        assert!(
-            first.contains("listening on"),
-            "scheduler did not start: {first:?}; log: {}",
-            self.read("scheduler.log")
-        );
-        std::thread::spawn(move || for _ in lines {});
-        self.scheduler = Some(Daemon {
-            child,
-            name: "scheduler".into(),
-        });
-    }
 }
