@@ -4,8 +4,9 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use aurora_core::api::{
-    ApiError, BackupResponse, CreateJobRequest, CreateJobResponse, HostsRequest, JobsResponse,
-    KillRequest, KillResponse, MaintenanceResponse, QuotaResponse, RestartRequest, RestartResponse,
+    AcquireLockRequest, ApiError, BackupResponse, CreateJobRequest, CreateJobResponse,
+    HostsRequest, JobsResponse, KillRequest, KillResponse, Lock, LockValidation, LocksResponse,
+    MaintenanceResponse, QuotaResponse, ReleaseLockRequest, RestartRequest, RestartResponse,
     SetQuotaRequest, TasksResponse,
 };
 use aurora_core::{JobConfiguration, JobKey, ScheduleStatus};
@@ -104,7 +105,7 @@ impl SchedulerClient {
         let path = format!("/api/jobs/{}/kill", key.path_in_cluster());
         let request = KillRequest {
             instances,
-            message: None,
+            ..KillRequest::default()
         };
         self.post(&path, &request, &format!("kill of {key}"))
     }
@@ -145,9 +146,61 @@ impl SchedulerClient {
         let path = format!("/api/jobs/{}/restart", key.path_in_cluster());
         self.post(
             &path,
-            &RestartRequest { instances },
+            &RestartRequest {
+                instances,
+                ..RestartRequest::default()
+            },
             &format!("restart of {key}"),
         )
+    }
+
+    /// Locks a job for `user`, as an update does before it changes the job; fails with
+    /// [`aurora_core::api::ErrorCode::Locked`] (naming the holder) while another lock is held.
+    /// Pass the returned token to calls that change the job.
+    ///
+    /// ```no_run
+    /// use aurora_client::SchedulerClient;
+    /// use aurora_core::api::LockValidation;
+    /// let client = SchedulerClient::new("http://localhost:8081").unwrap();
+    /// let key = "devcluster/www-data/prod/hello".parse().unwrap();
+    /// let lock = client.acquire_lock(&key, "alice", Some("update to v2")).unwrap();
+    /// // ... change the job, passing `lock.token` ...
+    /// client.release_lock(&key, Some(&lock.token), LockValidation::Checked).unwrap();
+    /// ```
+    pub fn acquire_lock(
+        &self,
+        key: &JobKey,
+        user: &str,
+        message: Option<&str>,
+    ) -> Result<Lock, ClientError> {
+        let path = format!("/api/jobs/{}/lock", key.path_in_cluster());
+        let request = AcquireLockRequest {
+            user: user.to_owned(),
+            message: message.map(str::to_owned),
+        };
+        self.post(&path, &request, &format!("lock of {key}"))
+    }
+
+    /// Releases a job's lock and returns it: with [`LockValidation::Checked`] only when
+    /// `token` is the lock's, with [`LockValidation::Unchecked`] whatever is held (what
+    /// `aurora cancel_update` does). Fails with HTTP 404 when the job is not locked.
+    pub fn release_lock(
+        &self,
+        key: &JobKey,
+        token: Option<&str>,
+        validation: LockValidation,
+    ) -> Result<Lock, ClientError> {
+        let path = format!("/api/jobs/{}/unlock", key.path_in_cluster());
+        let request = ReleaseLockRequest {
+            token: token.map(str::to_owned),
+            validation,
+        };
+        self.post(&path, &request, &format!("release of the lock of {key}"))
+    }
+
+    /// Every lock the scheduler holds, sorted by job.
+    pub fn get_locks(&self) -> Result<LocksResponse, ClientError> {
+        self.get("/api/locks", &[], "lock list")
     }
 
     /// A role's production quota and what its tasks consume.

@@ -515,6 +515,87 @@ pub fn kill(
     Ok(Output { text, json })
 }
 
+/// `aurora cancel_update`: releases the job's lock whoever holds it (the original's
+/// `releaseLock(Lock(key=job), UNCHECKED)`), so that the update holding it stops and others
+/// may change the job; runs the config's `cancel_update` hooks when a config is given.
+pub fn cancel_update(
+    client: &SchedulerClient,
+    key: &JobKey,
+    config: Option<&LoadedJob<'_>>,
+    progress: &mut dyn FnMut(&str),
+) -> Result<Output, CommandError> {
+    progress(&format!("Cancelling update for job: {key}"));
+    let raw = config.map(|c| c.raw.clone());
+    let mut kwargs = Map::new();
+    kwargs.insert("config".into(), raw.clone().unwrap_or(Value::Null));
+    let call = HookCall {
+        method: HookedMethod::CancelUpdate,
+        job_key: key.clone(),
+        config: raw,
+        args: vec![json!(key.to_string())],
+        kwargs,
+    };
+    let no_hooks = Vec::new();
+    let hooks = config.map(|c| &c.hooks).unwrap_or(&no_hooks);
+    let response = HookedCall::new(hooks, call)
+        .run(|| {
+            client
+                .release_lock(key, None, aurora_core::api::LockValidation::Unchecked)
+                .map(|r| json!(r))
+        })
+        .map_err(hooked_error)?;
+    let lock: aurora_core::api::Lock = serde_json::from_value(response).map_err(|e| {
+        CommandError::Client(ClientError::Decode {
+            what: "cancel_update".into(),
+            message: e.to_string(),
+        })
+    })?;
+    let text = format!(
+        "Response from scheduler: OK (message: released the lock of {key} held by {} since {}{})\nJob url: {}\n",
+        lock.user,
+        format_ms(lock.timestamp_ms),
+        lock.message
+            .as_deref()
+            .map(|m| format!(": {m}"))
+            .unwrap_or_default(),
+        client.job_url(key)
+    );
+    Ok(Output {
+        text,
+        json: json!({"job": key.to_string(), "released": lock}),
+    })
+}
+
+/// `aurora admin get_locks CLUSTER`: every lock the scheduler holds.
+pub fn get_locks(client: &SchedulerClient) -> Result<Output, CommandError> {
+    let response = client.get_locks()?;
+    let mut text = String::new();
+    for lock in &response.locks {
+        text.push_str(&format!(
+            "{}  user: {}  since: {}  token: {}{}\n",
+            lock.key,
+            lock.user,
+            format_ms(lock.timestamp_ms),
+            lock.token,
+            lock.message
+                .as_deref()
+                .map(|m| format!("  message: {m}"))
+                .unwrap_or_default()
+        ));
+    }
+    if response.locks.is_empty() {
+        text.push_str("No locks held\n");
+    }
+    Ok(Output {
+        text,
+        json: json!(response),
+    })
+}
+
+fn format_ms(ms: i64) -> String {
+    format_time(UNIX_EPOCH + Duration::from_millis(u64::try_from(ms).unwrap_or(0)))
+}
+
 /// `aurora status`: every task of the job, active then inactive, with events.
 pub fn status(client: &SchedulerClient, key: &JobKey) -> Result<Output, CommandError> {
     let mut tasks = client.job_tasks(key, &[])?.tasks;

@@ -10,10 +10,11 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
 use aurora_core::api::{
-    AddInstancesRequest, AddInstancesResponse, CreateJobRequest, CreateJobResponse, ErrorCode,
-    ExecutorTaskState, ExecutorWork, HeartbeatRequest, JobSummary, JobsResponse, KillRequest,
-    KillResponse, MaintenanceResponse, QuotaResponse, RegisterExecutorRequest, RestartRequest,
-    RestartResponse, SetQuotaRequest, StatusUpdate, TasksResponse,
+    AcquireLockRequest, AddInstancesRequest, AddInstancesResponse, CreateJobRequest,
+    CreateJobResponse, ErrorCode, ExecutorTaskState, ExecutorWork, HeartbeatRequest, JobSummary,
+    JobsResponse, KillRequest, KillResponse, Lock, LockValidation, LocksResponse,
+    MaintenanceResponse, QuotaResponse, RegisterExecutorRequest, ReleaseLockRequest,
+    RestartRequest, RestartResponse, SetQuotaRequest, StatusUpdate, TasksResponse,
 };
 use aurora_core::{
     AssignedTask, JobConfiguration, JobKey, LifecycleConfig, MaintenanceMode, PlacementConfig,
@@ -425,6 +426,7 @@ impl Engine {
     ) -> Result<AddInstancesResponse, RequestError> {
         let key = self.job_key(role, environment, name)?;
         let job = self.existing_job(&key)?;
+        self.check_lock(&key, req.lock_token.as_deref(), "add instances to")?;
         let mut config = req.task_config;
         let mut problems = self.task_problems(&config, &key);
         if req.instances.is_empty() {
@@ -533,6 +535,7 @@ impl Engine {
     ) -> Result<KillResponse, RequestError> {
         let key = self.job_key(role, environment, name)?;
         self.existing_job(&key)?;
+        self.check_lock(&key, req.lock_token.as_deref(), "kill")?;
         let message = req
             .message
             .clone()
@@ -567,6 +570,7 @@ impl Engine {
     ) -> Result<RestartResponse, RequestError> {
         let key = self.job_key(role, environment, name)?;
         self.existing_job(&key)?;
+        self.check_lock(&key, req.lock_token.as_deref(), "restart")?;
         let restarted = self.move_job_tasks(
             &key,
             req.instances.as_ref(),
@@ -694,6 +698,134 @@ impl Engine {
             quota,
         });
         Ok(self.quota(role))
+    }
+
+    // ---- locks ----
+
+    /// Refuses a change to a locked job unless `token` is the lock's, and a token for a job
+    /// that is not locked (its holder lost the lock, e.g. to `cancel_update`, and must stop).
+    ///
+    /// Every mutation an update could conflict with goes through here with the caller's
+    /// token; the scheduler-driven updater will pass the token of the lock it holds, so a
+    /// cancelled update is refused like any other stale holder.
+    pub(crate) fn check_lock(
+        &self,
+        key: &JobKey,
+        token: Option<&str>,
+        action: &str,
+    ) -> Result<(), RequestError> {
+        match (self.state.locks.get(key), token) {
+            (None, None) => Ok(()),
+            (Some(lock), Some(t)) if lock.token == t => Ok(()),
+            (Some(lock), given) => Err(RequestError::new(
+                ErrorCode::Locked,
+                format!(
+                    "cannot {action} job {key}: it is {}{}; pass its lock token, or release it with `aurora cancel_update {key}` if the update is abandoned",
+                    describe_lock(lock),
+                    if given.is_some() {
+                        " and the lock token given is not its token"
+                    } else {
+                        ""
+                    }
+                ),
+            )),
+            (None, Some(_)) => Err(RequestError::new(
+                ErrorCode::Locked,
+                format!(
+                    "cannot {action} job {key}: a lock token was given but the job is not locked (the lock was released, e.g. by `aurora cancel_update`); retry without a lock token or acquire the lock again"
+                ),
+            )),
+        }
+    }
+
+    /// `POST .../lock`: locks a job for `req.user`; refused while any lock is held.
+    pub(crate) fn acquire_lock(
+        &mut self,
+        role: &str,
+        environment: &str,
+        name: &str,
+        req: AcquireLockRequest,
+        now: i64,
+    ) -> Result<Lock, RequestError> {
+        let key = self.job_key(role, environment, name)?;
+        self.existing_job(&key)?;
+        if req.user.trim().is_empty() {
+            return Err(invalid(format!(
+                "user is empty; name who locks job {key}, e.g. {{\"user\": \"alice\"}}"
+            )));
+        }
+        self.lock_job(key, req.user, req.message, now)
+    }
+
+    /// Takes the lock of an existing job; the entry point for the scheduler-driven updater.
+    pub(crate) fn lock_job(
+        &mut self,
+        key: JobKey,
+        user: String,
+        message: Option<String>,
+        now: i64,
+    ) -> Result<Lock, RequestError> {
+        if let Some(held) = self.state.locks.get(&key) {
+            return Err(RequestError::new(
+                ErrorCode::Locked,
+                format!(
+                    "job {key} is already {}; wait for that update to finish, or release the lock with `aurora cancel_update {key}`",
+                    describe_lock(held)
+                ),
+            ));
+        }
+        let lock = Lock {
+            key,
+            token: (self.nonce)(),
+            user,
+            timestamp_ms: now,
+            message: message.filter(|m| !m.trim().is_empty()),
+        };
+        self.commit(Op::SaveLock { lock: lock.clone() });
+        Ok(lock)
+    }
+
+    /// `POST .../unlock`: releases a job's lock; returns the lock released.
+    pub(crate) fn release_lock(
+        &mut self,
+        role: &str,
+        environment: &str,
+        name: &str,
+        req: ReleaseLockRequest,
+    ) -> Result<Lock, RequestError> {
+        let key = self.job_key(role, environment, name)?;
+        let Some(lock) = self.state.locks.get(&key).cloned() else {
+            return Err(RequestError::new(
+                ErrorCode::NotFound,
+                format!(
+                    "job {key} is not locked, so there is nothing to release; list locks with GET /api/locks"
+                ),
+            ));
+        };
+        if req.validation == LockValidation::Checked
+            && req.token.as_deref() != Some(lock.token.as_str())
+        {
+            let why = match &req.token {
+                None => "no token was given",
+                Some(_) => "the token given is not the lock's",
+            };
+            return Err(RequestError::new(
+                ErrorCode::Locked,
+                format!(
+                    "cannot release the lock of job {key}: it is {}, and {why}; pass its token, or release it with validation UNCHECKED (`aurora cancel_update {key}`)",
+                    describe_lock(&lock)
+                ),
+            ));
+        }
+        self.commit(Op::RemoveLock { key });
+        Ok(lock)
+    }
+
+    /// `GET /api/locks`: every lock, sorted by job.
+    pub(crate) fn locks(&self) -> LocksResponse {
+        LocksResponse {
+            locks: self.state.locks.values().cloned().collect(),
+        }
     }
 
     // ---- maintenance ----
@@ -1182,6 +1314,10 @@ impl Engine {
         }
         for key in empty_jobs {
             if self.state.tasks_of(&key).next().is_none() {
+                // A lock on a forgotten job guards nothing; it goes with the job.
+                if self.state.locks.contains_key(&key) {
+                    self.commit(Op::RemoveLock { key: key.clone() });
+                }
                 self.commit(Op::RemoveJob { key });
             }
         }
@@ -1491,6 +1627,21 @@ impl Engine {
             }
         }
     }
+}
+
+/// `locked by alice since 2024-01-01T00:00:00Z (update to v2)`, for refusals.
+fn describe_lock(lock: &Lock) -> String {
+    let since = std::time::UNIX_EPOCH
+        + std::time::Duration::from_millis(u64::try_from(lock.timestamp_ms).unwrap_or(0));
+    format!(
+        "locked by {} since {}{}",
+        lock.user,
+        humantime::format_rfc3339_seconds(since),
+        lock.message
+            .as_deref()
+            .map(|m| format!(" ({m})"))
+            .unwrap_or_default()
+    )
 }
 
 fn throttle_reason(penalty_ms: i64) -> String {

@@ -1,5 +1,6 @@
 //! The HTTP API: routes of [`aurora_core::api`] plus `/health`, `/vars`, `/vars.json`,
-//! `/pendingtasks`, the admin endpoints and the OpenAPI document at `/api/openapi.json`.
+//! `/pendingtasks`, `/locks`, the admin endpoints and the OpenAPI document at
+//! `/api/openapi.json`.
 //! Bodies are parsed here so that every malformed request gets an
 //! [`aurora_core::api::ApiError`] naming what is wrong.
 
@@ -7,9 +8,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use aurora_core::api::{
-    Ack, AddInstancesRequest, BackupResponse, BackupsResponse, CreateJobRequest, ErrorCode,
-    HeartbeatRequest, HostsRequest, KillRequest, RegisterExecutorRequest, RestartRequest,
-    RestoreRequest, SetQuotaRequest, StatusUpdate,
+    Ack, AcquireLockRequest, AddInstancesRequest, BackupResponse, BackupsResponse,
+    CreateJobRequest, ErrorCode, HeartbeatRequest, HostsRequest, KillRequest, LocksResponse,
+    RegisterExecutorRequest, ReleaseLockRequest, RestartRequest, RestoreRequest, SetQuotaRequest,
+    StatusUpdate,
 };
 use aurora_core::{MaintenanceMode, ScheduleStatus};
 use axum::body::Bytes;
@@ -45,6 +47,16 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
             "/api/jobs/{role}/{environment}/{name}/restart",
             post(restart),
         )
+        .route(
+            "/api/jobs/{role}/{environment}/{name}/lock",
+            post(acquire_lock),
+        )
+        .route(
+            "/api/jobs/{role}/{environment}/{name}/unlock",
+            post(release_lock),
+        )
+        .route("/api/locks", get(list_locks))
+        .route("/locks", get(locks_page))
         .route("/api/quota/{role}", get(get_quota))
         .route("/api/admin/quota/{role}", post(set_quota))
         .route("/api/admin/maintenance", get(maintenance_status))
@@ -175,6 +187,59 @@ async fn restart(
         .mutate(|e, now| e.restart(&role, &environment, &name, req, now))
         .await?;
     Ok(Json(resp).into_response())
+}
+
+async fn acquire_lock(
+    State(s): AppState,
+    Path((role, environment, name)): Path<(String, String, String)>,
+    body: Bytes,
+) -> Result<Response, RequestError> {
+    let req: AcquireLockRequest = parse(&body, "AcquireLockRequest", None)?;
+    let resp = s
+        .mutate(|e, now| e.acquire_lock(&role, &environment, &name, req, now))
+        .await?;
+    Ok(Json(resp).into_response())
+}
+
+async fn release_lock(
+    State(s): AppState,
+    Path((role, environment, name)): Path<(String, String, String)>,
+    body: Bytes,
+) -> Result<Response, RequestError> {
+    let req: ReleaseLockRequest = parse(
+        &body,
+        "ReleaseLockRequest",
+        Some(ReleaseLockRequest::default()),
+    )?;
+    let resp = s
+        .mutate(|e, _| e.release_lock(&role, &environment, &name, req))
+        .await?;
+    Ok(Json(resp).into_response())
+}
+
+async fn list_locks(State(s): AppState) -> Result<Response, RequestError> {
+    let resp = s.read(Engine::locks).await?;
+    Ok(Json(resp).into_response())
+}
+
+/// The original's `/locks` page: `role/env/name` → `{token, user, timestampMs, message}`.
+async fn locks_page(State(s): AppState) -> Result<Response, RequestError> {
+    let LocksResponse { locks } = s.read(Engine::locks).await?;
+    let page: serde_json::Map<String, serde_json::Value> = locks
+        .into_iter()
+        .map(|l| {
+            (
+                l.key.path_in_cluster(),
+                serde_json::json!({
+                    "token": l.token,
+                    "user": l.user,
+                    "timestampMs": l.timestamp_ms,
+                    "message": l.message,
+                }),
+            )
+        })
+        .collect();
+    Ok(Json(page).into_response())
 }
 
 async fn get_quota(State(s): AppState, Path(role): Path<String>) -> Result<Response, RequestError> {
@@ -715,6 +780,91 @@ mod tests {
         ] {
             assert!(vars.contains(name), "{name} missing from /vars:\n{vars}");
         }
+        s.stop().await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn locks_over_http_guard_kills_and_survive_a_restart() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Running::start(dir.path()).await;
+        let (code, body) = s.post("/api/jobs", job("web", 1)).await;
+        assert_eq!(code, 200, "{body}");
+        let (code, body) = s
+            .post(
+                "/api/jobs/www/prod/web/lock",
+                json!({"user": "alice", "message": "update to v2"}),
+            )
+            .await;
+        assert_eq!(code, 200, "{body}");
+        let lock: aurora_core::api::Lock = serde_json::from_value(body).unwrap();
+        assert_eq!(lock.user, "alice");
+
+        let (code, body) = s
+            .post("/api/jobs/www/prod/web/lock", json!({"user": "bob"}))
+            .await;
+        assert_eq!(code, 409, "{body}");
+        assert_eq!(body["code"], "LOCKED");
+        let message = body["message"].as_str().unwrap();
+        assert!(
+            message.contains("already locked by alice since") && message.contains("(update to v2)"),
+            "{message}"
+        );
+        let (code, body) = s.post("/api/jobs/www/prod/web/kill", json!({})).await;
+        assert_eq!(code, 409, "{body}");
+        assert_eq!(body["code"], "LOCKED");
+        let (code, body) = s
+            .post(
+                "/api/jobs/www/prod/web/unlock",
+                json!({"token": "guess", "validation": "CHECKED"}),
+            )
+            .await;
+        assert_eq!(code, 409, "{body}");
+        let (code, body) = s
+            .post(
+                "/api/jobs/www/prod/web/unlock",
+                json!({"validation": "BOGUS"}),
+            )
+            .await;
+        assert_eq!(code, 400, "{body}");
+
+        let (_, body) = s.get("/api/locks").await;
+        let locks: aurora_core::api::LocksResponse = serde_json::from_str(&body).unwrap();
+        assert_eq!(locks.locks, std::slice::from_ref(&lock));
+        let (_, page) = s.get("/locks").await;
+        let page: Value = serde_json::from_str(&page).unwrap();
+        assert_eq!(page["www/prod/web"]["user"], "alice");
+        assert_eq!(page["www/prod/web"]["token"], lock.token.as_str());
+        assert_eq!(page["www/prod/web"]["timestampMs"], lock.timestamp_ms);
+        let (_, vars) = s.get("/vars").await;
+        assert!(vars.contains("locks_held 1"), "{vars}");
+        s.stop().await;
+
+        // The lock is durable.
+        let s = Running::start(dir.path()).await;
+        let (_, body) = s.get("/api/locks").await;
+        let locks: aurora_core::api::LocksResponse = serde_json::from_str(&body).unwrap();
+        assert_eq!(locks.locks, std::slice::from_ref(&lock));
+        let (code, body) = s
+            .post(
+                "/api/jobs/www/prod/web/kill",
+                json!({"lock_token": lock.token}),
+            )
+            .await;
+        assert_eq!(code, 200, "the holder may kill: {body}");
+        let (code, body) = s
+            .post(
+                "/api/jobs/www/prod/web/unlock",
+                json!({"validation": "UNCHECKED"}),
+            )
+            .await;
+        assert_eq!(code, 200, "{body}");
+        assert_eq!(body["token"], lock.token.as_str());
+        let (code, body) = s.post("/api/jobs/www/prod/web/unlock", json!({})).await;
+        assert_eq!(code, 404, "{body}");
+        assert!(
+            body["message"].as_str().unwrap().contains("is not locked"),
+            "{body}"
+        );
         s.stop().await;
     }
 }

@@ -412,6 +412,7 @@ impl Shared {
                 .count();
             put("jobs_active", active.into());
             put("executors_registered", engine.state.hosts.len().into());
+            put("locks_held", engine.state.locks.len().into());
             put("executors_live", engine.live_executors().into());
             let c = &engine.counters;
             put("scheduler_placements", c.placements.into());

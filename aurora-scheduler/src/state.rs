@@ -8,6 +8,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
+use aurora_core::api::Lock;
 use aurora_core::{
     JobConfiguration, JobKey, MaintenanceMode, ResourceAggregate, ScheduleStatus, ScheduledTask,
     TaskId,
@@ -15,7 +16,7 @@ use aurora_core::{
 
 use crate::storage::{HostRecord, Op, Recovered, StateSnapshot};
 
-/// Jobs, tasks, machines, quotas and maintenance, with indexes.
+/// Jobs, tasks, machines, quotas, maintenance and locks, with indexes.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub(crate) struct State {
     pub(crate) jobs: BTreeMap<JobKey, Arc<JobConfiguration>>,
@@ -23,6 +24,8 @@ pub(crate) struct State {
     pub(crate) hosts: BTreeMap<String, HostRecord>,
     pub(crate) quotas: BTreeMap<String, ResourceAggregate>,
     pub(crate) maintenance: BTreeMap<String, MaintenanceMode>,
+    /// Job locks, by job.
+    pub(crate) locks: BTreeMap<JobKey, Lock>,
     /// Every task of a job, terminal ones included.
     by_job: HashMap<JobKey, BTreeSet<TaskId>>,
     /// Tasks holding resources on a host (SLAVE_ASSIGNED states).
@@ -60,6 +63,7 @@ impl State {
             hosts: s.hosts.into_iter().map(|h| (h.host.clone(), h)).collect(),
             quotas: s.quotas,
             maintenance: s.maintenance,
+            locks: s.locks.into_iter().map(|l| (l.key.clone(), l)).collect(),
             ..State::default()
         };
         for t in s.tasks {
@@ -77,6 +81,7 @@ impl State {
             hosts: self.hosts.values().cloned().collect(),
             quotas: self.quotas.clone(),
             maintenance: self.maintenance.clone(),
+            locks: self.locks.values().cloned().collect(),
         }
     }
 
@@ -173,6 +178,12 @@ impl State {
                 } else {
                     self.maintenance.insert(host.clone(), *mode);
                 }
+            }
+            Op::SaveLock { lock } => {
+                self.locks.insert(lock.key.clone(), lock.clone());
+            }
+            Op::RemoveLock { key } => {
+                self.locks.remove(key);
             }
             Op::Restore { state } => {
                 *self = State::from_snapshot((**state).clone());

@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
+use aurora_core::api::Lock;
 use aurora_core::{
     JobConfiguration, JobKey, MaintenanceMode, ResourceAggregate, ScheduledTask, TaskId,
 };
@@ -84,6 +85,16 @@ pub enum Op {
         /// Its mode.
         mode: MaintenanceMode,
     },
+    /// Store (or replace) a job's lock, keyed by its job.
+    SaveLock {
+        /// The lock.
+        lock: Lock,
+    },
+    /// Forget a job's lock.
+    RemoveLock {
+        /// The job whose lock is released.
+        key: JobKey,
+    },
     /// Replace the whole state with a backup.
     Restore {
         /// The state restored.
@@ -115,6 +126,9 @@ pub struct StateSnapshot {
     /// Hosts not in service, with their mode.
     #[serde(default)]
     pub maintenance: BTreeMap<String, MaintenanceMode>,
+    /// Job locks held (absent in snapshots and backups older than locks).
+    #[serde(default)]
+    pub locks: Vec<Lock>,
 }
 
 /// A snapshot and the last transaction it includes.

@@ -4,4 +4,5 @@ mod admin;
 mod cli;
 mod config;
 mod lifecycle;
+mod locks;
 mod scheduling;

@@ -1,6 +1,9 @@
 use std::collections::BTreeMap;
 
-use aurora_core::api::{AddInstancesRequest, RestartRequest, SetQuotaRequest};
+use aurora_core::api::{
+    AcquireLockRequest, AddInstancesRequest, LockValidation, ReleaseLockRequest, RestartRequest,
+    SetQuotaRequest,
+};
 use aurora_core::api::{MachineResources, PortRange};
 use aurora_core::{
     ExecutorConfig, Identity, JobConfiguration, MaintenanceMode, Resources, TaskConfig,
@@ -294,6 +297,7 @@ fn kill_of_selected_instances_and_of_unknown_jobs() {
     let req = KillRequest {
         instances: Some(BTreeSet::from([1])),
         message: Some("scale down".into()),
+        lock_token: None,
     };
     let resp = h
         .run(|e, now| e.kill_job("www", "prod", "web", req, now))
@@ -539,7 +543,7 @@ fn tasks_stuck_in_transient_states_become_lost() {
             "web",
             KillRequest {
                 instances: Some(BTreeSet::from([1])),
-                message: None,
+                ..KillRequest::default()
             },
             now,
         )
@@ -788,6 +792,7 @@ fn instances_can_run_different_configs_and_restart() {
     let req = AddInstancesRequest {
         task_config: canary.clone(),
         instances: BTreeSet::from([0]),
+        lock_token: None,
     };
     let err = h
         .run(|e, now| e.add_instances("www", "prod", "web", req, now))
@@ -796,6 +801,7 @@ fn instances_can_run_different_configs_and_restart() {
     let req = AddInstancesRequest {
         task_config: canary,
         instances: BTreeSet::from([2]),
+        lock_token: None,
     };
     let added = h
         .run(|e, now| e.add_instances("www", "prod", "web", req, now))
@@ -819,6 +825,7 @@ fn instances_can_run_different_configs_and_restart() {
                 "web",
                 RestartRequest {
                     instances: Some(BTreeSet::from([0, 2])),
+                    lock_token: None,
                 },
                 now,
             )
@@ -919,6 +926,7 @@ fn ended_tasks_are_pruned_past_the_history_limits() {
         !h.engine.state.tasks.contains_key(&other[0]),
         "a pending task is deleted by a kill"
     );
+    h.lock("old", "alice").unwrap();
     h.run(|e, now| e.prune_history(now));
     assert_eq!(
         h.engine.state.tasks.len(),
@@ -935,10 +943,206 @@ fn ended_tasks_are_pruned_past_the_history_limits() {
             .contains_key(&"local/www/prod/old".parse().unwrap()),
         "a job without tasks is forgotten"
     );
+    assert!(
+        h.engine.locks().locks.is_empty(),
+        "a forgotten job's lock goes with it"
+    );
     h.now += 200_000;
     h.run(|e, now| e.prune_history(now));
     assert!(h.engine.state.tasks.is_empty());
     assert!(h.engine.state.jobs.is_empty());
     assert_eq!(h.engine.counters.tasks_pruned, 4);
+    h.assert_replay_matches();
+}
+
+impl Harness {
+    fn lock(&mut self, name: &str, user: &str) -> Result<Lock, RequestError> {
+        let req = AcquireLockRequest {
+            user: user.into(),
+            message: Some(format!("update by {user}")),
+        };
+        self.run(|e, now| e.acquire_lock("www", "prod", name, req, now))
+    }
+
+    fn unlock(
+        &mut self,
+        name: &str,
+        token: Option<&str>,
+        validation: LockValidation,
+    ) -> Result<Lock, RequestError> {
+        let req = ReleaseLockRequest {
+            token: token.map(str::to_owned),
+            validation,
+        };
+        self.run(|e, _| e.release_lock("www", "prod", name, req))
+    }
+
+    fn kill_with(&mut self, name: &str, token: Option<&str>) -> Result<KillResponse, RequestError> {
+        let req = KillRequest {
+            lock_token: token.map(str::to_owned),
+            ..KillRequest::default()
+        };
+        self.run(|e, now| e.kill_job("www", "prod", name, req, now))
+    }
+}
+
+/// Checks a refusal: its code and a fragment of its message.
+fn check_refused<T: std::fmt::Debug>(
+    result: Result<T, RequestError>,
+    code: ErrorCode,
+    fragment: &str,
+) {
+    let err = result.expect_err("the request must be refused");
+    assert_eq!(err.code, code, "{}", err.message);
+    assert!(
+        err.message.contains(fragment),
+        "{fragment:?} not in {:?}",
+        err.message
+    );
+}
+
+#[test]
+fn a_lock_is_exclusive_and_guards_kill_restart_and_add_instances() {
+    let mut h = Harness::new();
+    let ids = h.create("web", 1, |_| {});
+    h.create("other", 1, |_| {});
+    let lock = h.lock("web", "alice").unwrap();
+    assert_eq!(lock.user, "alice");
+    assert_eq!(lock.timestamp_ms, h.now);
+    assert_eq!(lock.message.as_deref(), Some("update by alice"));
+    assert_eq!(h.engine.locks().locks, std::slice::from_ref(&lock));
+
+    // Another update cannot take it, and is told who holds it, since when and why.
+    check_refused(
+        h.lock("web", "bob"),
+        ErrorCode::Locked,
+        "job local/www/prod/web is already locked by alice since 1970-01-01T00:00:01Z (update by alice)",
+    );
+    // Mutations without the token (or with a wrong one) are refused; other jobs are free.
+    check_refused(
+        h.kill_with("web", None),
+        ErrorCode::Locked,
+        "cannot kill job local/www/prod/web: it is locked by alice",
+    );
+    check_refused(
+        h.kill_with("web", Some("guess")),
+        ErrorCode::Locked,
+        "the lock token given is not its token",
+    );
+    let restart = RestartRequest::default();
+    check_refused(
+        h.run(|e, now| e.restart("www", "prod", "web", restart, now)),
+        ErrorCode::Locked,
+        "cannot restart job",
+    );
+    let add = AddInstancesRequest {
+        task_config: job("web", 1, |_| {}).task_config,
+        instances: BTreeSet::from([1]),
+        lock_token: None,
+    };
+    check_refused(
+        h.run(|e, now| e.add_instances("www", "prod", "web", add.clone(), now)),
+        ErrorCode::Locked,
+        "cannot add instances to job",
+    );
+    assert_eq!(h.status_of(&ids[0]), Pending, "nothing was killed");
+    h.kill_with("other", None).unwrap();
+    check_refused(
+        h.kill_with("other", Some(&lock.token)),
+        ErrorCode::Locked,
+        "the job is not locked",
+    );
+
+    // The holder passes its token.
+    let add = AddInstancesRequest {
+        lock_token: Some(lock.token.clone()),
+        ..add
+    };
+    let added = h
+        .run(|e, now| e.add_instances("www", "prod", "web", add, now))
+        .unwrap();
+    assert_eq!(added.task_ids.len(), 1);
+    assert_eq!(
+        h.kill_with("web", Some(&lock.token)).unwrap().killed.len(),
+        2
+    );
+    h.assert_replay_matches();
+}
+
+#[test]
+fn checked_release_needs_the_token_and_unchecked_releases_anything() {
+    let mut h = Harness::new();
+    h.create("web", 1, |_| {});
+    check_refused(
+        h.unlock("web", None, LockValidation::Unchecked),
+        ErrorCode::NotFound,
+        "job local/www/prod/web is not locked",
+    );
+    check_refused(
+        h.lock("nope", "alice"),
+        ErrorCode::NotFound,
+        "no job local/www/prod/nope",
+    );
+    check_refused(
+        h.lock("web", " "),
+        ErrorCode::InvalidRequest,
+        "user is empty",
+    );
+
+    let lock = h.lock("web", "alice").unwrap();
+    check_refused(
+        h.unlock("web", None, LockValidation::Checked),
+        ErrorCode::Locked,
+        "no token was given",
+    );
+    check_refused(
+        h.unlock("web", Some("guess"), LockValidation::Checked),
+        ErrorCode::Locked,
+        "the token given is not the lock's",
+    );
+    assert_eq!(
+        h.unlock("web", Some(&lock.token), LockValidation::Checked)
+            .unwrap(),
+        lock
+    );
+    assert!(h.engine.locks().locks.is_empty());
+
+    // cancel_update: UNCHECKED releases whatever is held, token or not.
+    let second = h.lock("web", "bob").unwrap();
+    assert_ne!(second.token, lock.token, "every lock has its own token");
+    assert_eq!(
+        h.unlock("web", None, LockValidation::Unchecked).unwrap(),
+        second
+    );
+    h.kill_with("web", None).unwrap();
+    h.assert_replay_matches();
+}
+
+#[test]
+fn locks_are_rebuilt_from_the_log_and_from_snapshots() {
+    let mut h = Harness::new();
+    h.create("web", 1, |_| {});
+    h.create("api", 1, |_| {});
+    let web = h.lock("web", "alice").unwrap();
+    let api = h.lock("api", "bob").unwrap();
+    h.unlock("api", Some(&api.token), LockValidation::Checked)
+        .unwrap();
+    h.assert_replay_matches();
+
+    // A snapshot carries the locks, and a snapshot without them (older) still reads.
+    let snapshot = h.engine.state.to_snapshot();
+    assert_eq!(snapshot.locks, std::slice::from_ref(&web));
+    let text = serde_json::to_string(&snapshot).unwrap();
+    let restored: StateSnapshot = serde_json::from_str(&text).unwrap();
+    assert_eq!(State::from_snapshot(restored).locks[&web.key], web);
+    let mut old: serde_json::Value = serde_json::from_str(&text).unwrap();
+    old.as_object_mut().unwrap().remove("locks");
+    let old: StateSnapshot = serde_json::from_value(old).unwrap();
+    assert!(State::from_snapshot(old).locks.is_empty());
+
+    // A restored backup brings its locks back.
+    h.unlock("web", None, LockValidation::Unchecked).unwrap();
+    h.run(|e, now| e.restore(snapshot, now));
+    assert_eq!(h.engine.locks().locks, [web]);
     h.assert_replay_matches();
 }

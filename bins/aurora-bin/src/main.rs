@@ -160,6 +160,20 @@ enum Command {
         #[arg(long, visible_alias = "instances")]
         shards: Option<InstanceSet>,
     },
+    /// Release a job's lock whoever holds it, stopping the update that holds it.
+    #[command(name = "cancel_update", visible_alias = "cancel-update")]
+    CancelUpdate {
+        /// The job key.
+        job_key: JobKey,
+        /// A config file, only needed for its hooks.
+        config: Option<PathBuf>,
+        /// Bind a template variable: NAME=VALUE (repeatable).
+        #[arg(short = 'E', value_parser = parse_binding)]
+        bindings: Vec<(String, String)>,
+        /// The config file is JSON (the Job schema), not an .aurora file.
+        #[arg(short = 'j', long = "json", visible_alias = "read-json")]
+        json_config: bool,
+    },
     /// List the jobs under cluster/role (or cluster/role/env), with their task counts.
     #[command(name = "list_jobs", visible_alias = "list-jobs")]
     ListJobs {
@@ -172,7 +186,7 @@ enum Command {
         /// cluster/role.
         path: JobPath,
     },
-    /// Administration: quota, host maintenance, backups.
+    /// Administration: quota, host maintenance, locks, backups.
     #[command(subcommand)]
     Admin(AdminCommand),
 }
@@ -228,6 +242,12 @@ enum AdminCommand {
         /// The cluster.
         cluster: String,
     },
+    /// List the job locks the scheduler holds (one per update in progress).
+    #[command(name = "get_locks", visible_alias = "get-locks")]
+    GetLocks {
+        /// The cluster.
+        cluster: String,
+    },
     /// Write a backup of the scheduler's state (on the scheduler's machine).
     #[command(name = "scheduler_backup_now", visible_alias = "backup")]
     Backup {
@@ -265,6 +285,9 @@ fn run_admin(clusters: &Clusters, command: AdminCommand) -> Result<Output, comma
         ),
         AdminCommand::HostStatus { cluster } => {
             commands::maintenance(&commands::client_for(clusters, &cluster)?, None, Vec::new())
+        }
+        AdminCommand::GetLocks { cluster } => {
+            commands::get_locks(&commands::client_for(clusters, &cluster)?)
         }
         AdminCommand::Backup { cluster } => {
             let client = commands::client_for(clusters, &cluster)?;
@@ -412,6 +435,19 @@ fn run(cli: Cli) -> Result<Output, commands::CommandError> {
                 wait,
                 &mut progress,
             )
+        }
+        Command::CancelUpdate {
+            job_key,
+            config,
+            bindings,
+            json_config,
+        } => {
+            let loaded = match &config {
+                Some(c) => Some(load(c, json_config, &bindings, &job_key)?),
+                None => None,
+            };
+            let client = commands::client_for(&clusters, job_key.cluster())?;
+            commands::cancel_update(&client, &job_key, loaded.as_ref(), &mut progress)
         }
         Command::Restart { job_key, shards } => {
             let client = commands::client_for(&clusters, job_key.cluster())?;
