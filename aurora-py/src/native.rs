@@ -6,10 +6,11 @@ use std::collections::hash_map::DefaultHasher;
 use std::hash::{Hash, Hasher};
 
 use aurora_config::pystachio::{
-    BuildError, Component, Env, EnvInput, EvalError, FieldSpec, Raw, Ref, Scope, Type, TypeCheck,
-    Value,
+    BuildError, Component, Env, EnvInput, EnvValue, EvalError, FieldSpec, FindError, Raw, Ref,
+    Scope, Type, TypeCheck, Value,
 };
 use aurora_config::schema::{self, HelperError, OrderItem};
+use num_bigint::BigInt;
 use pyo3::exceptions::{PyAttributeError, PyOverflowError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
@@ -91,8 +92,7 @@ pub(crate) fn to_raw(obj: &Bound<'_, PyAny>) -> PyResult<Raw> {
     if obj.is_instance_of::<PyInt>() {
         return Ok(match obj.extract::<i64>() {
             Ok(i) => Raw::Int(i),
-            // Beyond 64 bits: keep the magnitude as a float rather than fail.
-            Err(_) => Raw::Float(obj.extract::<f64>()?),
+            Err(_) => Raw::int(obj.extract::<BigInt>()?),
         });
     }
     if obj.is_instance_of::<PyFloat>() {
@@ -165,6 +165,7 @@ pub(crate) fn raw_to_py(py: Python<'_>, raw: &Raw) -> PyResult<Py<PyAny>> {
         },
         Raw::Bool(b) => PyBool::new(py, *b).to_owned().into_any().unbind(),
         Raw::Int(i) => i.into_pyobject(py)?.into_any().unbind(),
+        Raw::BigInt(i) => (&**i).into_pyobject(py)?.into_any().unbind(),
         Raw::Float(f) => f.into_pyobject(py)?.into_any().unbind(),
         Raw::Str(s) => PyString::new(py, s).into_any().unbind(),
         Raw::List(items) => {
@@ -485,6 +486,49 @@ impl PyVal {
         let mut h = DefaultHasher::new();
         self.0.hash(&mut h);
         h.finish()
+    }
+    /// `find(address)`: the value the reference names, in its scopes and not interpolated.
+    /// A failed lookup returns `(kind, message)` instead, kind being `naming`, `not_found`,
+    /// `unnamable` or `index`, so that Python raises its own `Namable` errors.
+    fn find(&self, py: Python<'_>, address: &str) -> PyResult<Py<PyAny>> {
+        let r = Ref::parse(address).map_err(|e| eval_err(py, EvalError::InvalidRef(e)))?;
+        let e = match self.0.find(&r) {
+            Ok(v) => return Ok(Py::new(py, PyVal(v))?.into_any()),
+            Err(FindError::Eval(e)) => return Err(eval_err(py, e)),
+            Err(e) => e,
+        };
+        let kind = match &e {
+            FindError::Naming { .. } => "naming",
+            FindError::NotFound { .. } => "not_found",
+            FindError::Unnamable(_) => "unnamable",
+            _ => "index",
+        };
+        Ok((kind, e.to_string()).into_pyobject(py)?.into_any().unbind())
+    }
+    /// `scopes()`: a native value for each object scope, and for each environment a pair
+    /// `(Env, [(address, str or Value)])`.
+    fn scopes(&self, py: Python<'_>) -> PyResult<Vec<Py<PyAny>>> {
+        let mut out = Vec::new();
+        for s in self.0.scopes() {
+            out.push(match s {
+                Scope::Obj(v) => Py::new(py, PyVal(v))?.into_any(),
+                Scope::Env(e) => {
+                    let entries = PyList::empty(py);
+                    for (k, v) in e.entries() {
+                        let v: Py<PyAny> = match v {
+                            EnvValue::Str(s) => PyString::new(py, s).into_any().unbind(),
+                            EnvValue::Obj(o) => Py::new(py, PyVal(o.clone()))?.into_any(),
+                        };
+                        entries.append((k.address(), v))?;
+                    }
+                    (Py::new(py, PyEnv(e))?, entries)
+                        .into_pyobject(py)?
+                        .into_any()
+                        .unbind()
+                }
+            });
+        }
+        Ok(out)
     }
     /// A struct field interpolated in the struct's scopes, `None` when unset.
     fn field(&self, py: Python<'_>, name: &str) -> PyResult<Option<PyVal>> {

@@ -84,3 +84,38 @@ pub enum BuildError {
     #[error(transparent)]
     InvalidRef(#[from] InvalidRef),
 }
+
+/// Why [`Value::find`](super::Value::find) found nothing. The messages are pystachio's
+/// (`Namable.NamingError`, `Namable.NotFound`, `Namable.Unnamable`, and the `IndexError` of a
+/// negative list index before the start).
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[non_exhaustive]
+pub enum FindError {
+    /// The component has the wrong kind for the object (`[0]` on a struct, `.x` on a list, an
+    /// index that is not an integer on a list).
+    #[error("Cannot dereference object {ty} by {component}")]
+    Naming {
+        /// The type name of the object searched.
+        ty: String,
+        /// The component, as `.name` or `[index]`.
+        component: String,
+    },
+    /// The object has nothing under the component (an unset or unknown field, an index past
+    /// the end, a missing key).
+    #[error("Could not find {name} in object {ty}")]
+    NotFound {
+        /// The component's text, without `.` or brackets.
+        name: String,
+        /// The type name of the object searched.
+        ty: String,
+    },
+    /// The reference goes on into a value that cannot be searched (a scalar or a choice).
+    #[error("Object is not indexable: {0}")]
+    Unnamable(String),
+    /// A negative list index before the first element.
+    #[error("tuple index out of range")]
+    IndexOutOfRange,
+    /// Comparing a map key failed.
+    #[error(transparent)]
+    Eval(#[from] EvalError),
+}

@@ -9,14 +9,16 @@ use super::error::EvalError;
 use super::pyfmt::py_float;
 use super::value::{Node, Raw, Value};
 
-/// Converts parsed JSON to raw data (integers that do not fit 64 bits become floats).
+/// Converts parsed JSON to raw data (integers beyond the unsigned 64-bit range, which serde_json
+/// reads as floats, stay floats).
 pub fn json_to_raw(j: &Json) -> Raw {
     match j {
         Json::Null => Raw::None,
         Json::Bool(b) => Raw::Bool(*b),
-        Json::Number(n) => match n.as_i64() {
-            Some(i) => Raw::Int(i),
-            None => Raw::Float(n.as_f64().unwrap_or(f64::NAN)),
+        Json::Number(n) => match (n.as_i64(), n.as_u64()) {
+            (Some(i), _) => Raw::Int(i),
+            (None, Some(u)) => Raw::int(u.into()),
+            (None, None) => Raw::Float(n.as_f64().unwrap_or(f64::NAN)),
         },
         Json::String(s) => Raw::str(s),
         Json::Array(a) => Raw::List(a.iter().map(json_to_raw).collect()),
@@ -32,6 +34,7 @@ fn key_text(k: &Raw) -> Result<String, EvalError> {
     Ok(match k {
         Raw::Str(s) => s.to_string(),
         Raw::Int(i) => i.to_string(),
+        Raw::BigInt(i) => i.to_string(),
         Raw::Float(f) => py_float(*f),
         Raw::Bool(b) => if *b { "true" } else { "false" }.to_string(),
         Raw::None => "null".to_string(),
@@ -50,6 +53,10 @@ pub fn raw_to_json(r: &Raw) -> Json {
         Raw::None | Raw::Empty => Json::Null,
         Raw::Bool(b) => Json::Bool(*b),
         Raw::Int(i) => Json::from(*i),
+        // serde_json holds integers up to 64 bits; beyond that the nearest float stands in.
+        Raw::BigInt(i) => num_traits::ToPrimitive::to_f64(&**i)
+            .and_then(serde_json::Number::from_f64)
+            .map_or(Json::Null, Json::Number),
         Raw::Float(f) => serde_json::Number::from_f64(*f).map_or(Json::Null, Json::Number),
         Raw::Str(s) => Json::String(s.to_string()),
         Raw::List(l) => Json::Array(l.iter().map(raw_to_json).collect()),
@@ -131,6 +138,7 @@ pub(crate) fn write_raw(out: &mut String, r: &Raw) -> Result<(), EvalError> {
         Raw::None | Raw::Empty => out.push_str("null"),
         Raw::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
         Raw::Int(i) => super::pyfmt::push_int(out, *i),
+        Raw::BigInt(i) => out.push_str(&i.to_string()),
         Raw::Float(f) => {
             if f.is_nan() {
                 out.push_str("NaN");

@@ -33,7 +33,7 @@ mod value;
 #[cfg(test)]
 mod tests;
 
-pub use error::{BuildError, EvalError, InvalidRef};
+pub use error::{BuildError, EvalError, FindError, InvalidRef};
 pub use mustache::MAX_ITERATIONS;
 pub use refs::{Component, Ref};
 pub use scope::{Env, EnvInput, EnvValue, Scope};

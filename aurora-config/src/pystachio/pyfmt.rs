@@ -132,6 +132,23 @@ pub fn py_parse_int(s: &str) -> Option<i64> {
     i64::try_from(v).ok()
 }
 
+/// Python `int(text)` for integers of any size: the grammar of [`py_parse_int`] without the
+/// 64-bit limit.
+pub fn py_parse_bigint(s: &str) -> Option<num_bigint::BigInt> {
+    let t = s.trim();
+    let (neg, body) = match t.as_bytes().first() {
+        Some(b'-') => (true, &t[1..]),
+        Some(b'+') => (false, &t[1..]),
+        _ => (false, t),
+    };
+    let clean = strip_underscores(body)?;
+    if clean.is_empty() || !clean.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let v = num_bigint::BigInt::parse_bytes(clean.as_bytes(), 10)?;
+    Some(if neg { -v } else { v })
+}
+
 fn strip_underscores(s: &str) -> Option<String> {
     if s.starts_with('_') || s.ends_with('_') || s.contains("__") {
         return None;

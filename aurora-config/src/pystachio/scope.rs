@@ -104,6 +104,11 @@ impl Env {
         self.0.is_empty()
     }
 
+    /// An environment of already converted entries.
+    pub(crate) fn from_values(pairs: impl IntoIterator<Item = (Ref, EnvValue)>) -> Env {
+        Env(Arc::new(pairs.into_iter().collect()))
+    }
+
     /// Looks a reference up: an exact key first, then the longest key that is a strict prefix
     /// and names an object that can resolve the remainder.
     pub(crate) fn find(&self, r: &[Component]) -> Result<Option<Found>, EvalError> {
@@ -119,7 +124,7 @@ impl Env {
         for k in (1..r.len()).rev() {
             if let Some(EnvValue::Obj(o)) = self.0.get(&r[..k])
                 && o.is_namable()
-                && let Some(f) = o.find(&r[k..])?
+                && let Some(f) = o.lookup(&r[k..])?
             {
                 return Ok(Some(f));
             }
@@ -253,7 +258,7 @@ impl Chain {
         let Some(link) = &self.0 else { return Ok(None) };
         match &**link {
             Link::Env(e) => e.find(r),
-            Link::Obj(v) => v.find(r),
+            Link::Obj(v) => v.lookup(r),
             Link::Concat(a, b) => match a.find(r)? {
                 Some(f) => Ok(Some(f)),
                 None => b.find(r),
@@ -274,6 +279,20 @@ impl Chain {
         }
     }
 
+    /// Appends the scopes of this chain, in lookup order, as `scopes()` lists them.
+    pub(crate) fn flatten_into(&self, out: &mut Vec<Scope>) {
+        let Some(link) = &self.0 else { return };
+        match &**link {
+            Link::Env(e) => out.push(Scope::Env(e.clone())),
+            Link::Obj(v) => out.push(Scope::Obj(v.clone())),
+            Link::Concat(a, b) => {
+                a.flatten_into(out);
+                b.flatten_into(out);
+            }
+            Link::StructScopes(v) => struct_scopes_into(v, out),
+        }
+    }
+
     /// The first object scope, which `{{super}}` alone names.
     fn first_obj(&self) -> Option<Value> {
         match &**self.0.as_ref()? {
@@ -288,7 +307,7 @@ fn field_find(field: &Value, rest: &[Component]) -> Result<Option<Found>, EvalEr
     if rest.is_empty() {
         Ok(Some(Found::Obj(field.clone())))
     } else if field.is_namable() {
-        field.find(rest)
+        field.lookup(rest)
     } else {
         Ok(None)
     }
@@ -318,4 +337,44 @@ fn struct_scopes_find(v: &Value, r: &[Component]) -> Result<Option<Found>, EvalE
         return Ok(Some(found));
     }
     v.chain.find_super(r)
+}
+
+/// Appends a struct's `scopes()`: `self.<field>` and `<field>` environments of its set fields,
+/// its chain, then the chain again with every scope cast under `super`.
+pub(crate) fn struct_scopes_into(v: &Value, out: &mut Vec<Scope>) {
+    let deref = |name: &str| Component::Deref(Arc::from(name));
+    let fields: Vec<(String, &Value)> =
+        v.ty.fields()
+            .filter_map(|f| Some((f.name().to_string(), v.raw_field(f.name())?)))
+            .collect();
+    let me = Env::from_values(fields.iter().map(|(name, f)| {
+        (
+            Ref::from_components(vec![deref("self"), deref(name)]),
+            EnvValue::Obj((*f).clone()),
+        )
+    }));
+    let own = Env::from_values(fields.iter().map(|(name, f)| {
+        (
+            Ref::from_components(vec![deref(name)]),
+            EnvValue::Obj((*f).clone()),
+        )
+    }));
+    out.push(Scope::Env(me));
+    out.push(Scope::Env(own));
+    let mut chain = Vec::new();
+    v.chain.flatten_into(&mut chain);
+    let sup = Ref::from_components(vec![deref("super")]);
+    let casts: Vec<Scope> = chain
+        .iter()
+        .map(|s| {
+            Scope::Env(match s {
+                Scope::Env(e) => {
+                    Env::from_values(e.entries().map(|(k, x)| (sup.join(k), x.clone())))
+                }
+                Scope::Obj(o) => Env::from_values([(sup.clone(), EnvValue::Obj(o.clone()))]),
+            })
+        })
+        .collect();
+    out.extend(chain);
+    out.extend(casts);
 }

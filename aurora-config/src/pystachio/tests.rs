@@ -1,6 +1,7 @@
 //! Engine behaviour tests; expectations were probed on pystachio 0.8.10. The §-numbers refer
 //! to the semantics notes (`shared/research/pystachio-semantics.md`), §14 being its traps list.
 
+use super::pyfmt::py_parse_bigint;
 use super::*;
 
 fn s(v: &str) -> Raw {
@@ -787,4 +788,178 @@ fn maps_keep_duplicate_keys_in_order() {
         .unwrap();
     let t = string("{{f[1.0]}} {{f[1]}}").bind(vec![env(vec![("f", EnvInput::Obj(f))])]);
     check_interp(&t, "one one", &[]);
+}
+
+/// A compact rendering of `scopes()`: `{sorted keys}` for an environment, `repr` for an object.
+fn scopes_of(v: &Value) -> Vec<String> {
+    v.scopes()
+        .iter()
+        .map(|s| match s {
+            Scope::Env(e) => {
+                let mut keys: Vec<String> = e.entries().map(|(k, _)| k.address()).collect();
+                keys.sort();
+                format!("{{{}}}", keys.join(" "))
+            }
+            Scope::Obj(o) => o.repr().unwrap(),
+        })
+        .collect()
+}
+
+#[test]
+fn scopes_list_what_was_bound_in_order() {
+    // Probed: String('{{n}}').bind(q, Environment(a=1), {'b': 2}, c=3).scopes() lists c, b, a,
+    // q; in_scope keeps the order given.
+    let q = st("Q", &[("n", Type::string())]);
+    let qv = obj(&q, vec![("n", s("q"))]);
+    let one = |k: &str| env(vec![(k, EnvInput::Int(1))]);
+    let v = string("{{n}}");
+    let bound = v.bind(vec![Scope::Obj(qv.clone()), one("a"), one("b")]);
+    assert_eq!(scopes_of(&bound), ["{b}", "{a}", "Q(n=q)"]);
+    let placed = v.in_scope(vec![Scope::Obj(qv), one("a"), one("b")]);
+    assert_eq!(scopes_of(&placed), ["Q(n=q)", "{a}", "{b}"]);
+    assert!(v.scopes().is_empty());
+}
+
+#[test]
+fn struct_scopes_add_fields_and_super_copies() {
+    // Probed: P(name='web').bind(x=1).bind(y=2).in_scope(z=3).scopes() is self.*, fields, y,
+    // x, z, then super.y, super.x, super.z; an object o becomes {super: o}.
+    let p = st("P", &[("name", Type::string()), ("port", Type::integer())]);
+    let pv = obj(&p, vec![("name", s("web"))]);
+    let one = |k: &str| env(vec![(k, EnvInput::Int(1))]);
+    let b = bind(&bind(&pv, &[("x", "1")]), &[("y", "2")]).in_scope(vec![one("z")]);
+    assert_eq!(
+        scopes_of(&b),
+        [
+            "{self.name}",
+            "{name}",
+            "{y}",
+            "{x}",
+            "{z}",
+            "{super.y}",
+            "{super.x}",
+            "{super.z}"
+        ]
+    );
+    let q = obj(&p, vec![("name", s("q"))]);
+    assert_eq!(
+        scopes_of(&pv.bind(vec![Scope::Obj(q)])),
+        ["{self.name}", "{name}", "P(name=q)", "{super}"]
+    );
+}
+
+#[test]
+fn find_returns_the_scoped_value_uninterpolated() {
+    let l = Type::list(&Type::string());
+    let p = st(
+        "P",
+        &[
+            ("name", Type::string()),
+            ("sub", l),
+            ("port", Type::integer()),
+        ],
+    );
+    let pv = bind(
+        &obj(
+            &p,
+            vec![
+                ("name", s("web")),
+                ("sub", Raw::List(vec![s("{{x}}"), s("b")])),
+            ],
+        ),
+        &[("x", "1")],
+    );
+    let find = |a: &str| pv.find(&Ref::parse(a).unwrap());
+    let sub0 = find("sub[0]").unwrap();
+    assert_eq!(sub0.get().as_str(), Some("{{x}}"));
+    assert_eq!(sub0.py_str().unwrap(), "1");
+    assert_eq!(find("sub[-1]").unwrap().get().as_str(), Some("b"));
+    // The found value carries the struct's scopes: probed on pystachio.
+    assert_eq!(scopes_of(&find("name").unwrap()).len(), 4);
+    let err = |a: &str| find(a).unwrap_err().to_string();
+    assert_eq!(err("port"), "Could not find port in object P");
+    assert_eq!(err("[0]"), "Cannot dereference object P by [0]");
+    assert_eq!(err("name.x"), "Object is not indexable: String");
+    assert_eq!(err("sub[5]"), "Could not find 5 in object StringList");
+    assert_eq!(err("sub[-5]"), "tuple index out of range");
+    assert_eq!(err("sub[x]"), "Cannot dereference object StringList by [x]");
+    assert_eq!(err("sub.x"), "Cannot dereference object StringList by .x");
+    let m = Type::map(&Type::string(), &Type::integer());
+    let mv = m.instantiate(Raw::map([("a", s("{{y}}"))])).unwrap();
+    assert_eq!(
+        mv.find(&Ref::parse("[a]").unwrap()).unwrap().get().as_str(),
+        Some("{{y}}")
+    );
+    assert_eq!(
+        mv.find(&Ref::parse("[b]").unwrap())
+            .unwrap_err()
+            .to_string(),
+        "Could not find b in object StringIntegerMap"
+    );
+}
+
+#[test]
+fn integers_are_unbounded() {
+    // Probed: Integer('9'*40), Integer(10**30), Integer(1e30), Float(10**400), Boolean(10**30).
+    let nines = "9".repeat(40);
+    let big = Raw::int(py_parse_bigint(&format!("1{}", "0".repeat(30))).unwrap());
+    assert!(matches!(big, Raw::BigInt(_)));
+    assert!(matches!(Raw::int(5.into()), Raw::Int(5)));
+    let int = |r: Raw| Type::integer().instantiate(r).unwrap();
+    assert_eq!(int(s(&nines)).repr().unwrap(), format!("Integer({nines})"));
+    assert!(matches!(
+        int(s(&nines)).interpolate().unwrap().0.scalar_raw(),
+        Some(Raw::BigInt(_))
+    ));
+    assert!(int(s(&format!("-{nines}"))).check().unwrap().ok());
+    assert_eq!(
+        int(big.clone()).repr().unwrap(),
+        "Integer(1000000000000000000000000000000)"
+    );
+    assert!(int(big.clone()).check().unwrap().ok());
+    assert_eq!(
+        int(Raw::Float(1e30)).repr().unwrap(),
+        "Integer(1000000000000000019884624838656)"
+    );
+    assert!(int(Raw::Float(1e30)) != int(big.clone()));
+    assert!(int(s("9223372036854775808")) == int(Raw::Float(2f64.powi(63))));
+    assert_eq!(
+        Type::float()
+            .instantiate(big.clone())
+            .unwrap()
+            .repr()
+            .unwrap(),
+        "Float(1e+30)"
+    );
+    let huge = Raw::int(py_parse_bigint(&format!("1{}", "0".repeat(400))).unwrap());
+    assert_eq!(
+        Type::float()
+            .instantiate(huge)
+            .unwrap()
+            .repr()
+            .unwrap_err()
+            .to_string(),
+        "int too large to convert to float"
+    );
+    assert_eq!(
+        Type::boolean()
+            .instantiate(big.clone())
+            .unwrap()
+            .repr()
+            .unwrap(),
+        "Boolean(True)"
+    );
+    let p = st("P", &[("n", Type::integer()), ("f", Type::float())]);
+    let pv = obj(&p, vec![("n", big.clone()), ("f", big)]);
+    assert_eq!(
+        pv.json_dumps().unwrap(),
+        r#"{"n": 1000000000000000000000000000000, "f": 1e+30}"#
+    );
+    assert_eq!(
+        p.json_loads(r#"{"n": 18446744073709551615}"#, false)
+            .unwrap()
+            .json_dumps()
+            .unwrap(),
+        r#"{"n": 18446744073709551615}"#
+    );
 }

@@ -3,9 +3,12 @@
 use std::hash::{Hash, Hasher};
 use std::sync::{Arc, OnceLock};
 
-use super::error::{BuildError, EvalError, InvalidRef};
+use num_bigint::BigInt;
+use num_traits::{FromPrimitive, ToPrimitive, Zero};
+
+use super::error::{BuildError, EvalError, FindError, InvalidRef};
 use super::mustache::{self, Template};
-use super::pyfmt::{py_float, py_parse_float, py_parse_int, py_repr_str};
+use super::pyfmt::{py_float, py_parse_bigint, py_parse_float, py_parse_int, py_repr_str};
 use super::refs::{Component, Ref};
 use super::scope::{Chain, Found, Link, Scope};
 use super::types::{Type, TypeKind};
@@ -22,6 +25,9 @@ pub enum Raw {
     Bool(bool),
     /// An integer.
     Int(i64),
+    /// An integer beyond 64 bits (Python integers are unbounded); [`Raw::int`] builds an
+    /// `Int` instead when the value fits.
+    BigInt(Arc<BigInt>),
     /// A float.
     Float(f64),
     /// A string (possibly a template).
@@ -43,6 +49,14 @@ impl Raw {
     /// A mapping with string keys.
     pub fn map<K: AsRef<str>>(pairs: impl IntoIterator<Item = (K, Raw)>) -> Raw {
         Raw::Map(pairs.into_iter().map(|(k, v)| (Raw::str(k), v)).collect())
+    }
+
+    /// An integer of any size: `Int` when it fits in 64 bits, `BigInt` otherwise.
+    pub fn int(i: BigInt) -> Raw {
+        match i64::try_from(&i) {
+            Ok(small) => Raw::Int(small),
+            Err(_) => Raw::BigInt(Arc::new(i)),
+        }
     }
 
     /// The string, if this is one.
@@ -68,6 +82,7 @@ impl Raw {
             Raw::Empty => "<class 'pystachio.composite.Empty'>".into(),
             Raw::Bool(b) => if *b { "True" } else { "False" }.into(),
             Raw::Int(i) => i.to_string(),
+            Raw::BigInt(i) => i.to_string(),
             Raw::Float(f) => py_float(*f),
             Raw::Str(s) => py_repr_str(s),
             Raw::List(l) => {
@@ -94,6 +109,14 @@ impl PartialEq for Raw {
             (Raw::List(a), Raw::List(b)) => a == b,
             (Raw::Map(a), Raw::Map(b)) => a == b,
             (Raw::Value(a), Raw::Value(b)) => a == b,
+            (Raw::BigInt(x), other) | (other, Raw::BigInt(x)) => match other {
+                Raw::BigInt(y) => x == y,
+                Raw::Int(i) => **x == BigInt::from(*i),
+                Raw::Bool(b) => **x == BigInt::from(u8::from(*b)),
+                // Python compares an int and a float exactly.
+                Raw::Float(f) => f.fract() == 0.0 && BigInt::from_f64(*f).is_some_and(|g| g == **x),
+                _ => false,
+            },
             (a, b) => match (a.as_number(), b.as_number()) {
                 (Some(x), Some(y)) => x == y,
                 _ => false,
@@ -107,6 +130,7 @@ impl Raw {
         match self {
             Raw::Bool(b) => Some(f64::from(u8::from(*b))),
             Raw::Int(i) => Some(*i as f64),
+            Raw::BigInt(i) => i.to_f64(),
             Raw::Float(f) => Some(*f),
             _ => None,
         }
@@ -122,6 +146,14 @@ impl Raw {
                 v.hash_into(h);
             }),
             Raw::Value(v) => v.get().hash_into(h),
+            // Equal to a float only when the float holds it exactly: hash like that float then.
+            Raw::BigInt(i) => match i
+                .to_f64()
+                .filter(|f| BigInt::from_f64(*f).as_ref() == Some(&**i))
+            {
+                Some(f) => Raw::Float(f).hash_into(h),
+                None => i.to_signed_bytes_le().hash(h),
+            },
             n => {
                 let f = n.as_number().unwrap_or(0.0);
                 if f.fract() == 0.0 && f.abs() < 9.2e18 {
@@ -404,11 +436,13 @@ fn coerce(ty: &Type, raw: &Raw) -> Result<Option<Raw>, EvalError> {
     match &ty.0.kind {
         TypeKind::String => match raw {
             Raw::Str(_) => Ok(None),
-            Raw::Int(_) | Raw::Float(_) | Raw::Bool(_) => Ok(Some(Raw::str(raw.py_str()))),
+            Raw::Int(_) | Raw::BigInt(_) | Raw::Float(_) | Raw::Bool(_) => {
+                Ok(Some(Raw::str(raw.py_str())))
+            }
             _ => fail(None),
         },
         TypeKind::Integer => match raw {
-            Raw::Int(_) => Ok(None),
+            Raw::Int(_) | Raw::BigInt(_) => Ok(None),
             Raw::Bool(b) => Ok(Some(Raw::Int(i64::from(*b)))),
             Raw::Float(f) => {
                 if f.is_nan() {
@@ -418,20 +452,32 @@ fn coerce(ty: &Type, raw: &Raw) -> Result<Option<Raw>, EvalError> {
                         "cannot convert float infinity to integer".into(),
                     ))
                 } else if f.abs() >= 9.223_372_036_854_776e18 {
-                    fail(None)
+                    match BigInt::from_f64(f.trunc()) {
+                        Some(i) => Ok(Some(Raw::int(i))),
+                        None => fail(None),
+                    }
                 } else {
                     Ok(Some(Raw::Int(f.trunc() as i64)))
                 }
             }
             Raw::Str(s) => match py_parse_int(s) {
                 Some(i) => Ok(Some(Raw::Int(i))),
-                None => fail(None),
+                None => match py_parse_bigint(s) {
+                    Some(i) => Ok(Some(Raw::int(i))),
+                    None => fail(None),
+                },
             },
             _ => fail(None),
         },
         TypeKind::Float => match raw {
             Raw::Float(_) => Ok(None),
             Raw::Int(i) => Ok(Some(Raw::Float(*i as f64))),
+            Raw::BigInt(i) => match i.to_f64().filter(|f| f.is_finite()) {
+                Some(f) => Ok(Some(Raw::Float(f))),
+                None => Err(EvalError::Overflow(
+                    "int too large to convert to float".into(),
+                )),
+            },
             Raw::Bool(b) => Ok(Some(Raw::Float(f64::from(u8::from(*b))))),
             Raw::Str(s) => match py_parse_float(s) {
                 Some(f) => Ok(Some(Raw::Float(f))),
@@ -447,6 +493,7 @@ fn coerce(ty: &Type, raw: &Raw) -> Result<Option<Raw>, EvalError> {
                 _ => fail(None),
             },
             Raw::Int(i) => Ok(Some(Raw::Bool(*i != 0))),
+            Raw::BigInt(i) => Ok(Some(Raw::Bool(!i.is_zero()))),
             Raw::Float(f) => Ok(Some(Raw::Bool(*f != 0.0))),
             _ => fail(None),
         },
@@ -468,8 +515,11 @@ fn coerce(ty: &Type, raw: &Raw) -> Result<Option<Raw>, EvalError> {
 fn checker(ty: &Type, raw: &Raw) -> TypeCheck {
     let ok = match &ty.0.kind {
         TypeKind::String => matches!(raw, Raw::Str(_)),
-        TypeKind::Integer => matches!(raw, Raw::Int(_) | Raw::Bool(_)),
-        TypeKind::Float => matches!(raw, Raw::Int(_) | Raw::Float(_) | Raw::Bool(_)),
+        TypeKind::Integer => matches!(raw, Raw::Int(_) | Raw::BigInt(_) | Raw::Bool(_)),
+        TypeKind::Float => matches!(
+            raw,
+            Raw::Int(_) | Raw::BigInt(_) | Raw::Float(_) | Raw::Bool(_)
+        ),
         TypeKind::Boolean => matches!(raw, Raw::Bool(_)),
         TypeKind::Enum(vals) => matches!(raw, Raw::Str(s) if vals.iter().any(|v| v == s)),
         _ => true,
@@ -969,9 +1019,125 @@ impl Value {
         Ok(())
     }
 
+    /// `find(ref)`: what a reference names inside this struct, list or map, placed in the
+    /// scopes it is evaluated in but not interpolated (pystachio's `Namable.find`). Each step
+    /// fails as pystachio's does; an empty reference names the value itself.
+    ///
+    /// ```
+    /// use aurora_config::pystachio::{FieldSpec, Raw, Ref, Type};
+    /// let t = Type::structure("P", vec![
+    ///     FieldSpec::required("name", &Type::string()),
+    ///     FieldSpec::optional("cmd", &Type::string()),
+    ///     FieldSpec::optional("port", &Type::integer()),
+    /// ]).unwrap();
+    /// let p = t
+    ///     .instantiate(Raw::map([("name", Raw::str("web")), ("cmd", Raw::str("run {{name}}"))]))
+    ///     .unwrap();
+    /// let cmd = p.find(&Ref::parse("cmd").unwrap()).unwrap();
+    /// assert_eq!(cmd.get().as_str(), Some("run {{name}}"));
+    /// assert_eq!(cmd.py_str().unwrap(), "run web");
+    /// let missing = p.find(&Ref::parse("port").unwrap()).unwrap_err();
+    /// assert_eq!(missing.to_string(), "Could not find port in object P");
+    /// ```
+    pub fn find(&self, r: &Ref) -> Result<Value, FindError> {
+        let mut cur = self.clone();
+        for c in r.components() {
+            if !cur.is_namable() {
+                return Err(FindError::Unnamable(cur.ty.name().to_string()));
+            }
+            cur = cur.find_step(c)?;
+        }
+        Ok(cur)
+    }
+
+    fn find_step(&self, c: &Component) -> Result<Value, FindError> {
+        let ty = || self.ty.name().to_string();
+        let naming = || FindError::Naming {
+            ty: ty(),
+            component: c.to_string(),
+        };
+        let not_found = || FindError::NotFound {
+            name: c.value().to_string(),
+            ty: ty(),
+        };
+        match (&*self.node, c) {
+            (Node::Struct(fields), Component::Deref(name)) => {
+                let field = self
+                    .ty
+                    .field_index(name)
+                    .and_then(|i| fields.get(i)?.as_ref())
+                    .ok_or_else(not_found)?;
+                Ok(field.scoped(&self.struct_chain()))
+            }
+            (Node::List(items), Component::Index(ix)) => {
+                let len = items.len() as i64;
+                let i = match py_parse_int(ix) {
+                    Some(i) => i,
+                    // An integer beyond 64 bits is past either end.
+                    None if py_parse_bigint(ix).is_some() => {
+                        return Err(if ix.trim_start().starts_with('-') {
+                            FindError::IndexOutOfRange
+                        } else {
+                            not_found()
+                        });
+                    }
+                    None => return Err(naming()),
+                };
+                if i >= len {
+                    return Err(not_found());
+                }
+                let j = if i < 0 { i + len } else { i };
+                let item = usize::try_from(j)
+                    .ok()
+                    .and_then(|j| items.get(j))
+                    .ok_or(FindError::IndexOutOfRange)?;
+                Ok(item.scoped(&self.chain))
+            }
+            (Node::Map(pairs), Component::Index(ix)) => {
+                let Some((kt, _)) = self.ty.key_value() else {
+                    return Err(not_found());
+                };
+                let Ok(wanted) = kt.instantiate(Raw::Str(ix.clone())) else {
+                    return Err(not_found());
+                };
+                for (k, v) in pairs {
+                    if wanted.try_eq(k)? {
+                        return Ok(v.scoped(&self.chain));
+                    }
+                }
+                Err(not_found())
+            }
+            _ => Err(naming()),
+        }
+    }
+
+    /// `scopes()`: the scopes this value's templates resolve in, first searched first, as
+    /// pystachio lists them. For a list, map or scalar these are what `bind` and `in_scope`
+    /// added (environments, and objects as they were bound). A struct lists first an
+    /// environment of its set fields under `self.` and one of them by name, then its bound
+    /// scopes, then a `super.`-prefixed copy of each of those (an object `o` becomes the
+    /// environment `{super: o}`).
+    ///
+    /// ```
+    /// use aurora_config::pystachio::{Raw, Scope, Type};
+    /// let s = Type::string().instantiate(Raw::str("{{a}} {{b}}")).unwrap();
+    /// let s = s.bind_pairs([("a", "1")]).unwrap().bind_pairs([("b", "2")]).unwrap();
+    /// let scopes = s.scopes();
+    /// assert_eq!(scopes.len(), 2);
+    /// assert!(matches!(&scopes[0], Scope::Env(e) if e.len() == 1));
+    /// ```
+    pub fn scopes(&self) -> Vec<Scope> {
+        let mut out = Vec::new();
+        match &*self.node {
+            Node::Struct(_) => super::scope::struct_scopes_into(self, &mut out),
+            _ => self.chain.flatten_into(&mut out),
+        }
+        out
+    }
+
     /// Namable lookup (`find`): a struct by field name, a list by integer index, a map by key.
     /// `Ok(None)` means "not found" (pystachio's `Namable.Error`).
-    pub(crate) fn find(&self, r: &[Component]) -> Result<Option<Found>, EvalError> {
+    pub(crate) fn lookup(&self, r: &[Component]) -> Result<Option<Found>, EvalError> {
         let Some(first) = r.first() else {
             return Ok(None);
         };
@@ -1023,7 +1189,7 @@ impl Value {
         if rest.is_empty() {
             Ok(Some(Found::Obj(scoped)))
         } else if scoped.is_namable() {
-            scoped.find(rest)
+            scoped.lookup(rest)
         } else {
             Ok(None)
         }
@@ -1260,6 +1426,7 @@ impl Value {
     pub fn as_float(&self) -> Option<f64> {
         match self.scalar_raw()? {
             Raw::Int(i) => Some(*i as f64),
+            Raw::BigInt(i) => i.to_f64(),
             Raw::Float(f) => Some(*f),
             _ => None,
         }

@@ -119,14 +119,31 @@ def _wrap(nvalue):
   return obj
 
 
-def _find_rest(found, rest):
-  """The last step of a container's `find`: `found` when nothing is left of the Ref,
-  otherwise the lookup goes on inside it, which then has to be Namable."""
-  if rest.is_empty():
-    return found
-  if not isinstance(found, Namable):
-    raise Namable.Unnamable(found)
-  return found.find(rest)
+def _find(obj, ref):
+  """`find` of a struct, list or map: the engine's lookup, which places what it finds in the
+  scopes it would be evaluated in without interpolating it; failures become the Namable
+  errors (or the IndexError of a negative index before the start) pystachio raises."""
+  found = obj._v.find(ref.address())
+  if not isinstance(found, tuple):
+    return _wrap(found)
+  kind, message = found
+  if kind == 'index':
+    raise IndexError(message)
+  error_class = {'naming': Namable.NamingError, 'not_found': Namable.NotFound,
+                 'unnamable': Namable.Unnamable}[kind]
+  error = error_class.__new__(error_class)
+  Exception.__init__(error, message)
+  raise error
+
+
+def _environment_from_native(env, entries):
+  """An Environment for an engine environment listed by `scopes()`: the same table, keyed by
+  Refs, with the engine's copy already attached."""
+  environment = Environment.__new__(Environment)
+  environment._table = {Ref.from_address(address): (value if isinstance(value, str) else _wrap(value))
+                        for address, value in entries}
+  environment._native_env = env
+  return environment
 
 
 def _to_scopes(args, kw):
@@ -211,7 +228,11 @@ class Object(object):
     return self._rewrap(self._v.in_scope(_to_scopes(args, kw)))
 
   def scopes(self):
-    return ()
+    """The scopes templates are resolved in, first searched first: Environments and the
+    objects bound with `bind`/`in_scope` (a Struct lists its own fields first, and a
+    `super.` copy of its scopes last)."""
+    return tuple(_wrap(scope) if isinstance(scope, _native.Value) else _environment_from_native(*scope)
+                 for scope in self._v.scopes())
 
   def check(self):
     """Whether the value, interpolated in its scopes, fits its type (a TypeCheck)."""

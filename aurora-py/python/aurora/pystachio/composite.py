@@ -4,7 +4,7 @@ from collections.abc import Mapping
 from inspect import isclass
 
 from .. import _native
-from .base import Environment, Object, _CLASSES, _class_for, _find_rest, _wrap
+from .base import Environment, Object, _CLASSES, _class_for, _find, _wrap
 from .naming import Namable, frozendict
 from .typing import Type, TypeCheck, TypeFactory, TypeMetaclass
 
@@ -244,12 +244,7 @@ class Structural(Object, Type, Namable):
 
   def find(self, ref):
     """`.field` lookups, into fields that are set."""
-    if not ref.is_dereference():
-      raise Namable.NamingError(self, ref)
-    name = ref.action().value
-    if name not in self.TYPEMAP or not self._v.has(name):
-      raise Namable.NotFound(self, ref)
-    return _find_rest(self.interpolate_key(name), ref.rest())
+    return _find(self, ref)
 
 
 class Struct(StructMetaclassWrapper, Structural):

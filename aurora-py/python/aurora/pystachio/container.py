@@ -4,7 +4,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from inspect import isclass
 
 from .. import _native
-from .base import Object, _find_rest, _wrap
+from .base import Object, _find, _wrap
 from .naming import Namable, frozendict
 from .typing import Type, TypeCheck, TypeFactory, TypeMetaclass
 
@@ -73,16 +73,7 @@ class ListContainer(Object, Namable, Type):
 
   def find(self, ref):
     """`[n]` lookups by position."""
-    if not ref.is_index():
-      raise Namable.NamingError(self, ref)
-    try:
-      position = int(ref.action().value)
-    except ValueError:
-      raise Namable.NamingError(self, ref)
-    elements = self._values
-    if position >= len(elements):
-      raise Namable.NotFound(self, ref)
-    return _find_rest(elements[position], ref.rest())
+    return _find(self, ref)
 
   @classmethod
   def type_factory(cls):
@@ -156,13 +147,7 @@ class MapContainer(Object, Namable, Type):
 
   def find(self, ref):
     """`[key]` lookups; the key text is converted to the key type first."""
-    if not ref.is_index():
-      raise Namable.NamingError(self, ref)
-    wanted = self.KEYTYPE(ref.action().value)
-    for key, value in self._map:
-      if wanted == key:
-        return _find_rest(value, ref.rest())
-    raise Namable.NotFound(self, ref)
+    return _find(self, ref)
 
   @classmethod
   def type_factory(cls):
