@@ -4,6 +4,7 @@
 //! process of the task (descendants that left its process groups included) and appends each
 //! state change to a checkpoint. The executor agent ([`Agent`]) registers the machine with the
 //! scheduler, heartbeats, runs the tasks it is given with the runner and reports their states.
+//! The [`Observer`] serves a read-only JSON API over the tasks' checkpoints and logs.
 //!
 //! It does not decide where tasks run or whether they are rescheduled (the scheduler does), and
 //! it does not evaluate configuration beyond the few references the runner binds.
@@ -12,6 +13,7 @@ mod agent;
 mod checkpoint;
 mod health;
 mod observe;
+mod observer;
 mod reaper;
 mod runner;
 mod sampler;
@@ -25,6 +27,7 @@ pub use agent::{Agent, AgentConfig, AgentError, local_hostname, machine_resource
 pub use checkpoint::{Checkpoint, CheckpointError, CheckpointRecord, TornTail, read_checkpoint};
 pub use health::HealthCheckConfig;
 pub use observe::{ProcessHistory, RunView, TaskView, ViewError, find_checkpoints, tail_file};
+pub use observer::{Observer, ObserverError};
 pub use runner::{
     ProcessStatus, RunOptions, RunSpec, RunnerError, RunnerHandle, TaskRunner, TaskStatus,
     UserMode, log_path,

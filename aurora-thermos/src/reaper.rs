@@ -10,7 +10,6 @@ use std::collections::HashMap;
 use std::io;
 use std::os::unix::process::CommandExt;
 use std::process::Command;
-use std::sync::mpsc::Sender;
 use std::sync::{Condvar, Mutex, OnceLock};
 use std::time::Duration;
 
@@ -27,7 +26,7 @@ pub(crate) enum Exit {
     Signal(i32),
 }
 
-/// An exit, tagged with the pid, sent to the spawner's channel.
+/// An exit, tagged with the pid, handed to the spawner's [`Notify`].
 #[derive(Debug)]
 pub(crate) struct Exited {
     pub(crate) pid: u32,
@@ -41,9 +40,13 @@ struct Reaper {
     spawned: Condvar,
 }
 
+/// What the reaper calls with a child's exit, on its own thread. It must not block: it is
+/// meant to queue the exit for the spawner (e.g. send it on a channel).
+pub(crate) type Notify = Box<dyn FnOnce(Exited) + Send>;
+
 #[derive(Default)]
 struct Registry {
-    by_pid: HashMap<i32, Sender<Exited>>,
+    by_pid: HashMap<i32, Notify>,
     generation: u64,
 }
 
@@ -69,8 +72,12 @@ fn reaper() -> &'static Reaper {
     })
 }
 
-/// Spawns `cmd` and arranges for its exit to be sent to `notify`. Returns the pid.
-pub(crate) fn spawn(cmd: &mut Command, notify: Sender<Exited>) -> io::Result<u32> {
+/// Spawns `cmd` and arranges for `notify` to be called with its exit. Returns the pid.
+///
+/// The exit goes straight from the reaper thread to `notify`, so a runner waiting on its event
+/// channel wakes as soon as the child is reaped: there is no polling between one process of a
+/// task ending and the next one starting.
+pub(crate) fn spawn(cmd: &mut Command, notify: Notify) -> io::Result<u32> {
     let r = reaper();
     let mut reg = r.waiters.lock().unwrap_or_else(|e| e.into_inner());
     let child = cmd.spawn()?;
@@ -102,9 +109,10 @@ fn reap_forever(r: &Reaper) {
                     Ok(WaitStatus::Signaled(_, sig, _)) => Exit::Signal(sig as i32),
                     Ok(_) | Err(_) => continue,
                 };
-                if let Some(tx) = reg.by_pid.remove(&pid.as_raw()) {
-                    // The runner may be gone already; then nobody needs the exit.
-                    let _ = tx.send(Exited {
+                let notify = reg.by_pid.remove(&pid.as_raw());
+                drop(reg);
+                if let Some(notify) = notify {
+                    notify(Exited {
                         pid: pid.as_raw() as u32,
                         exit,
                     });
@@ -135,33 +143,31 @@ pub(crate) struct Identity {
     pub(crate) groups: Vec<u32>,
 }
 
-/// Makes the child the leader of a new session (and so of a new process group), so that the
-/// runner can signal its whole group, resets its signal mask, and switches it to `identity`
-/// (supplementary groups, then group, then user) when given.
+/// Makes the child the leader of a new process group, so that the runner can tell its
+/// processes (and their descendants) from everything else, and switches it to `identity`
+/// (supplementary groups, then group, then user) when given. The standard library resets the
+/// child's signal mask and dispositions in either case.
+///
+/// Without an identity no code runs between fork and exec, so the standard library spawns with
+/// `posix_spawn` (a `vfork`-style clone that does not copy the runner's page tables), which is
+/// what keeps a process start cheap in an executor with hundreds of tasks.
 pub(crate) fn prepare_child(cmd: &mut Command, identity: Option<Identity>) {
+    cmd.process_group(0);
+    let Some(id) = identity else { return };
     #[expect(
         unsafe_code,
-        reason = "setsid, sigprocmask and the setuid family must run in the child between fork and exec"
+        reason = "the setuid family must run in the child between fork and exec"
     )]
-    // SAFETY: the closure only calls setsid(2), sigprocmask(2), setgroups(2), setgid(2) and
-    // setuid(2), which are async-signal-safe; it allocates nothing (the group list was built
-    // before the fork) and touches no lock, as required after fork in a threaded process.
+    // SAFETY: the closure only calls setgroups(2), setgid(2) and setuid(2), which are
+    // async-signal-safe; it allocates nothing (the group list was built before the fork) and
+    // touches no lock, as required after fork in a threaded process.
     unsafe {
         cmd.pre_exec(move || {
-            nix::unistd::setsid().map_err(io::Error::from)?;
-            nix::sys::signal::sigprocmask(
-                nix::sys::signal::SigmaskHow::SIG_SETMASK,
-                Some(&nix::sys::signal::SigSet::empty()),
-                None,
-            )
-            .map_err(io::Error::from)?;
-            if let Some(id) = &identity {
-                if libc::setgroups(id.groups.len(), id.groups.as_ptr()) != 0
-                    || libc::setgid(id.gid) != 0
-                    || libc::setuid(id.uid) != 0
-                {
-                    return Err(io::Error::last_os_error());
-                }
+            if libc::setgroups(id.groups.len(), id.groups.as_ptr()) != 0
+                || libc::setgid(id.gid) != 0
+                || libc::setuid(id.uid) != 0
+            {
+                return Err(io::Error::last_os_error());
             }
             Ok(())
         });

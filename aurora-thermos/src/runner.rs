@@ -1,7 +1,7 @@
 //! The task runner: starts a task's processes in dependency order, retries them, runs the final
 //! processes, kills whatever is left, and checkpoints every state change.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fs::{self, File};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -31,11 +31,25 @@ const CLEAN_POLL: Duration = Duration::from_millis(20);
 const KILL_WAIT: Duration = Duration::from_secs(5);
 /// How often the runner looks for the end of processes it reattached to (not its children).
 const REATTACHED_POLL: Duration = Duration::from_millis(100);
-/// The file in a run's log directory where the wrapper records the exit status.
+/// The file in a run's log directory where the process's shell records its exit status.
 const EXIT_FILE: &str = "exit_status";
-/// The script that runs a process: it runs the command line with `bash -c` and records the
-/// exit status in a file, so that a runner restarted while the process ran learns how it ended.
-const WRAPPER: &str = r#"/bin/bash -c "$1"; rc=$?; echo $rc > "$2"; exit $rc"#;
+
+/// The script `bash -c` runs for a process: an EXIT trap that records the shell's exit status
+/// in `exit_file`, then the command line, on the same line so that bash's line numbers in
+/// error messages are the command line's own. The trap lets a runner restarted while the
+/// process ran learn how it ended, without a wrapper process (see ARCHITECTURE.md, "Thermos").
+fn process_script(cmdline: &str, exit_file: &Path) -> String {
+    let action = format!(
+        "builtin printf '%d\\n' \"$?\" >| {}",
+        single_quoted(&exit_file.to_string_lossy())
+    );
+    format!("trap -- {} EXIT; {cmdline}", single_quoted(&action))
+}
+
+/// `s` as one single-quoted shell word.
+fn single_quoted(s: &str) -> String {
+    format!("'{}'", s.replace('\'', r"'\''"))
+}
 
 /// Everything the runner needs to run one task.
 #[derive(Debug, Clone)]
@@ -190,8 +204,9 @@ pub struct TaskRunner;
 impl TaskRunner {
     /// Validates the task, prepares its sandbox and checkpoint, and starts running it on a
     /// thread of its own. Processes run as `bash -c CMDLINE` in the sandbox with only `HOME`,
-    /// `USER`, `LOGNAME` and `PATH` set, each in its own session, logging to
-    /// `<sandbox>/.logs/<process>/<run>/{stdout,stderr}`.
+    /// `USER`, `LOGNAME` and `PATH` set, each leading its own process group, logging to
+    /// `<sandbox>/.logs/<process>/<run>/{stdout,stderr}`; an EXIT trap set before the command
+    /// line records the shell's exit status next to them, for a runner that recovers the task.
     ///
     /// When the checkpoint already records this task, the runner carries on from it instead
     /// (see [`TaskRunner::recover`]): processes still running are reattached, nothing that ran
@@ -265,7 +280,7 @@ impl TaskRunner {
 
     /// Carries on with the task a checkpoint describes, as a runner restarted after a crash
     /// does: processes still running (same pid and start time) are reattached and watched,
-    /// those that ended meanwhile are settled from the exit status their wrapper recorded (or
+    /// those that ended meanwhile are settled from the exit status their shell recorded (or
     /// marked LOST), and the task continues from its recorded state. A task that already ended
     /// is not run again: the handle reports its final status at once.
     pub fn recover(checkpoint: &Path, options: RunOptions) -> Result<RunnerHandle, RunnerError> {
@@ -493,6 +508,15 @@ impl Proc {
     }
 }
 
+/// The log directory of a run, with its files, made before it starts.
+struct PreparedLogs {
+    run: u32,
+    dir: PathBuf,
+}
+
+/// How many runs may have their logs prepared ahead at once.
+const PREPARE_AHEAD: usize = 4;
+
 /// Where a graceful kill of a task with a `health` port stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Escalation {
@@ -514,7 +538,6 @@ struct Run {
     ckpt: CheckpointWriter,
     ckpt_broken: bool,
     shared: Arc<Shared>,
-    tx: Sender<Exited>,
     events: Sender<Event>,
     rx: Receiver<Event>,
     tree: ProcessTree,
@@ -524,6 +547,10 @@ struct Run {
     failure: Option<String>,
     deadline: Option<Instant>,
     term_sent: bool,
+    /// Set when a walk of `/proc` found no process of the task and none was started since.
+    tree_seen_empty: bool,
+    /// Logs made ahead for the next run of these processes.
+    prepared: HashMap<usize, PreparedLogs>,
     escalation: Escalation,
     runner_pid: u32,
     usage: ResourceUsage,
@@ -550,20 +577,6 @@ impl Run {
     ) -> Result<Run, RunnerError> {
         let deps = task.dependencies()?;
         let (events, rx) = channel();
-        // Exits come from the reaper thread through a channel of their own, forwarded into
-        // the event channel so that the run loop waits on one channel.
-        let (tx, exits) = channel::<Exited>();
-        let forward = events.clone();
-        std::thread::Builder::new()
-            .name("thermos-exits".into())
-            .spawn(move || {
-                for e in exits {
-                    if forward.send(Event::Exited(e)).is_err() {
-                        break;
-                    }
-                }
-            })
-            .map_err(RunnerError::Thread)?;
         let processes = task
             .processes
             .iter()
@@ -621,7 +634,6 @@ impl Run {
             ckpt,
             ckpt_broken: false,
             shared,
-            tx,
             events,
             rx,
             state: TaskState::Active,
@@ -629,6 +641,8 @@ impl Run {
             failure: None,
             deadline: None,
             term_sent: false,
+            tree_seen_empty: false,
+            prepared: HashMap::new(),
             escalation: Escalation::NotStarted,
             runner_pid: std::process::id(),
             usage: ResourceUsage::default(),
@@ -855,7 +869,7 @@ impl Run {
                     }
                 }
                 ProcessState::Forked => {
-                    // It may have started without its RUNNING record: look for its wrapper.
+                    // It may have started without its RUNNING record: look for its shell.
                     let marker = self.exit_file(i);
                     match find_by_marker(&marker) {
                         Some((pid, start)) => {
@@ -879,14 +893,14 @@ impl Run {
         let p = &mut self.procs[i];
         p.reattached = true;
         if let Some(pid) = p.pid {
-            self.tree.add_root(pid);
+            self.tree.add_root(pid, p.start_ticks);
             tracing::info!(task = %self.task_id, process = %self.task.processes[i].name, pid, "reattached to a running process");
         }
         self.update_roots();
         self.publish();
     }
 
-    /// A process that ended while no runner watched it: its wrapper's exit status settles it;
+    /// A process that ended while no runner watched it: its shell's exit status settles it;
     /// without one it is LOST.
     fn vanished(&mut self, i: usize) {
         let code = fs::read_to_string(self.exit_file(i))
@@ -941,13 +955,18 @@ impl Run {
             if self.any_reattached() {
                 self.poll_reattached();
             }
+            let before = self.state;
             let wake = self.step();
             if self.state.is_terminal() {
                 return;
             }
+            if self.state != before {
+                // The next state's work is due now, not after a poll interval.
+                continue;
+            }
             let now = Instant::now();
             if now >= next_track {
-                self.tree.refresh();
+                self.tree.track();
                 next_track = now + TRACK_INTERVAL;
             }
             let mut until = wake.unwrap_or(next_track).min(next_track);
@@ -1121,6 +1140,9 @@ impl Run {
         match self.state {
             TaskState::Active => {
                 let (wake, outcome) = self.advance(false);
+                if matches!(outcome, PlanOutcome::Running) {
+                    self.prepare_ahead(false);
+                }
                 match outcome {
                     PlanOutcome::Running => {}
                     PlanOutcome::Complete => {
@@ -1146,14 +1168,17 @@ impl Run {
                         return Some(wake);
                     }
                     self.term_sent = true;
-                    self.tree.signal_all(Signal::SIGTERM);
+                    let signalled = self.tree.signal_all(Signal::SIGTERM);
+                    if signalled == 0 && !self.regular_running() {
+                        // The walk found nobody: no need for another one.
+                        self.tree_seen_empty = true;
+                        self.term_sent = false;
+                        self.set_task_state(TaskState::Finalizing);
+                        return None;
+                    }
                 }
-                let regular_running = self
-                    .procs
-                    .iter()
-                    .zip(&self.task.processes)
-                    .any(|(p, s)| p.running() && !s.is_final);
-                if !regular_running && self.tree.refresh().is_empty() {
+                if !self.regular_running() && self.tree.refresh().is_empty() {
+                    self.tree_seen_empty = true;
                     self.term_sent = false;
                     self.set_task_state(TaskState::Finalizing);
                 }
@@ -1165,6 +1190,9 @@ impl Run {
                     return None;
                 }
                 let (wake, outcome) = self.advance(true);
+                if matches!(outcome, PlanOutcome::Running) {
+                    self.prepare_ahead(true);
+                }
                 match outcome {
                     PlanOutcome::Running => wake,
                     PlanOutcome::Complete | PlanOutcome::Stuck(_) => {
@@ -1172,7 +1200,7 @@ impl Run {
                             self.failure.get_or_insert(why);
                         }
                         // Leftovers of the final processes go the same way.
-                        if self.tree.refresh().is_empty() {
+                        if self.tree_seen_empty || self.tree.refresh().is_empty() {
                             self.finish();
                         } else if !self.term_sent {
                             self.term_sent = true;
@@ -1190,12 +1218,7 @@ impl Run {
     /// wait. Returns when to look again while they last; `None` once signals are due.
     fn escalate(&mut self) -> Option<Instant> {
         let port = *self.ports.get("health")?;
-        let regular_running = self
-            .procs
-            .iter()
-            .zip(&self.task.processes)
-            .any(|(p, s)| p.running() && !s.is_final);
-        if !regular_running {
+        if !self.regular_running() {
             self.escalation = Escalation::Done;
         }
         let now = Instant::now();
@@ -1270,6 +1293,7 @@ impl Run {
     }
 
     fn finish(&mut self) {
+        self.discard_prepared();
         let state = if self.killed {
             TaskState::Killed
         } else if self.failure.is_some() {
@@ -1366,7 +1390,16 @@ impl Run {
             .count()
     }
 
+    /// Whether an ordinary (not final) process runs.
+    fn regular_running(&self) -> bool {
+        self.procs
+            .iter()
+            .zip(&self.task.processes)
+            .any(|(p, s)| p.running() && !s.is_final)
+    }
+
     fn launch(&mut self, i: usize) {
+        self.tree_seen_empty = false;
         let spec = self.task.processes[i].clone();
         let run = self.procs[i].runs;
         self.procs[i].runs += 1;
@@ -1377,14 +1410,15 @@ impl Run {
             // A new run starts from WAITING, as in the original's checkpoints.
             self.set_process_state(i, ProcessState::Waiting);
         }
-        // Recorded before the fork: a runner that dies in between finds the wrapper by its
+        // Recorded before the fork: a runner that dies in between finds the shell by its
         // command line, or calls the run LOST.
         self.set_process_state(i, ProcessState::Forked);
-        match self.spawn(&spec.name, &spec.cmdline, run) {
+        match self.spawn(i, run) {
             Ok(pid) => {
                 self.procs[i].pid = Some(pid);
-                self.procs[i].start_ticks = proc_info(pid as i32).map(|p| p.start);
-                self.tree.add_root(pid);
+                let start = proc_info(pid as i32).map(|p| p.start);
+                self.procs[i].start_ticks = start;
+                self.tree.add_root(pid, start);
                 tracing::info!(task = %self.task_id, process = %spec.name, run, pid, "process started");
                 self.set_process_state(i, ProcessState::Running);
             }
@@ -1405,35 +1439,105 @@ impl Run {
         }
     }
 
-    fn spawn(&self, name: &str, cmdline: &str, run: u32) -> std::io::Result<u32> {
-        let logs = self.sandbox.join(".logs").join(name).join(run.to_string());
-        fs::create_dir_all(&logs)?;
-        let stdout = File::create(logs.join("stdout"))?;
-        let stderr = File::create(logs.join("stderr"))?;
-        let exit_file = logs.join(EXIT_FILE);
-        match fs::remove_file(&exit_file) {
-            Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
-            _ => {}
+    /// Creates the log directory and files of run `run` of process `i`: its directory, empty
+    /// `stdout` and `stderr`, and an empty `exit_status` for the shell's trap to fill in.
+    /// Existing files (a run number reused after a recovery) are emptied.
+    fn make_logs(&self, i: usize, run: u32) -> std::io::Result<PreparedLogs> {
+        let name = &self.task.processes[i].name;
+        let process_dir = self.sandbox.join(".logs").join(name);
+        let logs = process_dir.join(run.to_string());
+        // One mkdir for later runs (the process's directory exists by then); an existing run
+        // directory (a run number reused after a recovery) gets fresh files below.
+        match fs::create_dir(&logs) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                fs::create_dir_all(&process_dir)?;
+                fs::create_dir(&logs)?;
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(e),
+        }
+        // Made now, opened again (without creating) at the start: holding them open would
+        // cost two descriptors per task in an executor with hundreds of tasks. The exit file
+        // stays empty until the shell exits: a recovering runner reads no status from it.
+        for f in ["stdout", "stderr", EXIT_FILE] {
+            File::create(logs.join(f))?;
         }
         if let Some(id) = &self.identity {
-            for dir in [
-                self.sandbox.join(".logs"),
-                self.sandbox.join(".logs").join(name),
-                logs.clone(),
-            ] {
+            for dir in [self.sandbox.join(".logs"), process_dir, logs.clone()] {
                 std::os::unix::fs::chown(&dir, Some(id.uid), Some(id.gid))?;
             }
-            for f in ["stdout", "stderr"] {
+            for f in ["stdout", "stderr", EXIT_FILE] {
                 std::os::unix::fs::chown(logs.join(f), Some(id.uid), Some(id.gid))?;
             }
         }
+        Ok(PreparedLogs { run, dir: logs })
+    }
+
+    /// Prepares the logs of the runs that may start when a running process ends (their
+    /// dependencies are done or running), while the running ones run: on a slow filesystem
+    /// the directories and files of a run cost about as much as starting bash, and sequential
+    /// processes then do not wait for them.
+    fn prepare_ahead(&mut self, finals: bool) {
+        let mut ready = Vec::new();
+        for (i, p) in self.procs.iter().enumerate() {
+            if self.prepared.len() + ready.len() >= PREPARE_AHEAD {
+                break;
+            }
+            let spec = &self.task.processes[i];
+            if spec.is_final != finals
+                || p.done
+                || p.failed
+                || p.running()
+                || self.prepared.contains_key(&i)
+                || !p
+                    .deps
+                    .iter()
+                    .all(|&d| self.procs[d].done || self.procs[d].running())
+            {
+                continue;
+            }
+            ready.push((i, p.runs));
+        }
+        for (i, run) in ready {
+            match self.make_logs(i, run) {
+                Ok(logs) => {
+                    self.prepared.insert(i, logs);
+                }
+                // The launch will try again, and report the error if it persists.
+                Err(e) => tracing::debug!(task = %self.task_id, "cannot prepare logs: {e}"),
+            }
+        }
+    }
+
+    /// Removes the logs prepared for runs that never started (the task ended first).
+    fn discard_prepared(&mut self) {
+        for (_, logs) in self.prepared.drain() {
+            for f in ["stdout", "stderr", EXIT_FILE] {
+                let _ = fs::remove_file(logs.dir.join(f));
+            }
+            let _ = fs::remove_dir(&logs.dir);
+            if logs.run == 0
+                && let Some(process_dir) = logs.dir.parent()
+            {
+                let _ = fs::remove_dir(process_dir);
+            }
+        }
+    }
+
+    fn spawn(&mut self, i: usize, run: u32) -> std::io::Result<u32> {
+        let logs = match self.prepared.remove(&i) {
+            Some(logs) if logs.run == run => logs,
+            _ => self.make_logs(i, run)?,
+        };
+        let cmdline = &self.task.processes[i].cmdline;
+        let exit_file = logs.dir.join(EXIT_FILE);
+        let stdout = File::create(logs.dir.join("stdout"))?;
+        let stderr = File::create(logs.dir.join("stderr"))?;
         let path = std::env::var("PATH").unwrap_or_else(|_| DEFAULT_PATH.to_owned());
         let mut cmd = Command::new("/bin/bash");
         cmd.arg("-c")
-            .arg(WRAPPER)
-            .arg(format!("thermos:{name}"))
-            .arg(cmdline)
-            .arg(&exit_file)
+            .arg(process_script(cmdline, &exit_file))
             .current_dir(&self.sandbox)
             .env_clear()
             .env("HOME", &self.sandbox)
@@ -1444,7 +1548,14 @@ impl Run {
             .stdout(stdout)
             .stderr(stderr);
         reaper::prepare_child(&mut cmd, self.identity.clone());
-        reaper::spawn(&mut cmd, self.tx.clone())
+        let events = self.events.clone();
+        reaper::spawn(
+            &mut cmd,
+            Box::new(move |e| {
+                // The runner may have ended already; then nobody needs the exit.
+                let _ = events.send(Event::Exited(e));
+            }),
+        )
     }
 }
 
@@ -1477,10 +1588,11 @@ fn health_loop(port: u16, config: &HealthCheckConfig, stop: &Receiver<()>, event
     }
 }
 
-/// Finds the live process whose command line contains `marker` (a run's exit file path, which
-/// only its wrapper carries), with its start time.
-fn find_by_marker(marker: &Path) -> Option<(u32, u64)> {
-    let needle = marker.as_os_str().as_encoded_bytes();
+/// Finds the live process whose command line holds the script that records its exit status in
+/// `exit_file` (only that run's shell carries it), with its start time.
+fn find_by_marker(exit_file: &Path) -> Option<(u32, u64)> {
+    let marker = process_script("", exit_file);
+    let needle = marker.as_bytes();
     let dir = fs::read_dir("/proc").ok()?;
     for e in dir.flatten() {
         let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<i32>().ok()) else {
@@ -1489,7 +1601,9 @@ fn find_by_marker(marker: &Path) -> Option<(u32, u64)> {
         let Ok(cmdline) = fs::read(format!("/proc/{pid}/cmdline")) else {
             continue;
         };
-        if cmdline.split(|&b| b == 0).any(|arg| arg == needle)
+        if cmdline
+            .split(|&b| b == 0)
+            .any(|arg| arg.starts_with(needle))
             && let Some(info) = proc_info(pid)
             && !info.zombie
         {
@@ -1549,4 +1663,41 @@ pub fn log_path(sandbox: &Path, process: &str, run: u32, stream: &str) -> PathBu
         .join(process)
         .join(run.to_string())
         .join(stream)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The script records the exit status in a file whose path needs quoting, keeps the command
+    /// line's own line numbers, and leaves `$0` and the positional parameters alone.
+    #[test]
+    fn the_process_script_records_the_exit_status() {
+        let dir = tempfile::tempdir().unwrap();
+        let exit_file = dir.path().join("it's a \"run\" $x");
+        let check = |cmdline: &str, status: &str, stdout: &str, stderr: &str| {
+            let out = Command::new("/bin/bash")
+                .arg("-c")
+                .arg(process_script(cmdline, &exit_file))
+                .output()
+                .unwrap();
+            assert_eq!(fs::read_to_string(&exit_file).unwrap(), status, "{cmdline}");
+            assert_eq!(String::from_utf8_lossy(&out.stdout), stdout, "{cmdline}");
+            assert!(
+                String::from_utf8_lossy(&out.stderr).contains(stderr),
+                "{cmdline}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        };
+        check("echo \"$0|$#|$1\"", "0\n", "/bin/bash|0|\n", "");
+        check("exit 7", "7\n", "", "");
+        check("true\nsh -c 'exit 4'", "4\n", "", "");
+        check("false; echo hi", "0\n", "hi\n", "");
+        check(
+            "echo $LINENO; no-such-command",
+            "127\n",
+            "1\n",
+            "line 1: no-such-command",
+        );
+    }
 }

@@ -26,7 +26,7 @@ type Sink = Box<dyn Fn(ResourceUsage) + Send + Sync>;
 
 struct Entry {
     sandbox: PathBuf,
-    /// The pids of the task's process roots (each leads its own session and process group).
+    /// The pids of the task's process roots (each leads its own process group).
     roots: Arc<Mutex<Vec<i32>>>,
     sink: Sink,
 }

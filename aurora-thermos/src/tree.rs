@@ -1,6 +1,6 @@
 //! Finding and signalling every process that belongs to a task, by walking `/proc`.
 //!
-//! A task's processes are its process roots (each a session and process group leader), every
+//! A task's processes are its process roots (each a process group leader), every
 //! descendant of a member, every process in a member's process group or session, and, as a
 //! last resort for orphans re-parented to this subreaper before they were seen, a direct child
 //! of this process whose `HOME` is the task's sandbox. Members seen once are remembered (by pid
@@ -9,6 +9,8 @@
 use std::collections::{HashMap, HashSet};
 use std::fs;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
 
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
@@ -54,6 +56,28 @@ fn all_processes() -> Vec<ProcInfo> {
         .collect()
 }
 
+/// A walk of `/proc` no older than `max_age` and taken after `not_before`, shared by every
+/// runner of the process: the periodic tracking of hundreds of tasks then costs about one walk
+/// per period, not one per task.
+fn shared_processes(not_before: Instant, max_age: Duration) -> Arc<Vec<ProcInfo>> {
+    /// The latest shared walk and when it was taken.
+    type Walk = Option<(Instant, Arc<Vec<ProcInfo>>)>;
+    static LAST: OnceLock<Mutex<Walk>> = OnceLock::new();
+    let mut last = LAST
+        .get_or_init(|| Mutex::new(None))
+        .lock()
+        .unwrap_or_else(|e| e.into_inner());
+    if let Some((at, procs)) = &*last
+        && *at >= not_before
+        && at.elapsed() < max_age
+    {
+        return procs.clone();
+    }
+    let procs = Arc::new(all_processes());
+    *last = Some((Instant::now(), procs.clone()));
+    procs
+}
+
 fn home_of(pid: i32) -> Option<PathBuf> {
     let env = fs::read(format!("/proc/{pid}/environ")).ok()?;
     env.split(|&b| b == 0)
@@ -70,6 +94,9 @@ pub(crate) struct ProcessTree {
     known: HashMap<i32, u64>,
     /// Process groups and sessions of members.
     groups: HashSet<i32>,
+    /// When `known` last gained a member outside a walk of `/proc` (a root) or was rebuilt
+    /// from a fresh walk: an older shared walk would forget what was learnt since.
+    updated: Instant,
 }
 
 impl ProcessTree {
@@ -88,25 +115,41 @@ impl ProcessTree {
             me,
             known: HashMap::new(),
             groups: HashSet::new(),
+            updated: Instant::now(),
         }
     }
 
-    /// Adds a process the runner just started.
-    pub(crate) fn add_root(&mut self, pid: u32) {
+    /// Adds a process the runner just started, with its start time when known.
+    pub(crate) fn add_root(&mut self, pid: u32, start: Option<u64>) {
         let pid = pid as i32;
-        if let Some(info) = proc_info(pid) {
-            self.known.insert(pid, info.start);
+        if let Some(start) = start.or_else(|| proc_info(pid).map(|info| info.start)) {
+            self.known.insert(pid, start);
         }
-        // The root leads its own session and group, whose id is its pid.
+        // The root leads its own process group, whose id is its pid.
         self.groups.insert(pid);
+        self.updated = Instant::now();
     }
 
     /// Walks `/proc` and returns the live members of the task.
     pub(crate) fn refresh(&mut self) -> Vec<ProcInfo> {
-        let procs = all_processes();
+        self.updated = Instant::now();
+        self.refresh_from(&all_processes())
+    }
+
+    /// Remembers the members of the task from a recent walk of `/proc` shared with the other
+    /// runners (at most half a second old, and newer than what this tree learnt otherwise), so
+    /// that descendants that leave the task's sessions later are still known. For the periodic
+    /// tracking; killing walks afresh.
+    pub(crate) fn track(&mut self) {
+        let procs = shared_processes(self.updated, Duration::from_millis(500));
+        // Members born after the shared walk are found from their ancestors next time.
+        self.refresh_from(&procs);
+    }
+
+    fn refresh_from(&mut self, procs: &[ProcInfo]) -> Vec<ProcInfo> {
         let mut members: HashMap<i32, ProcInfo> = HashMap::new();
         let mut children_of_me = Vec::new();
-        for p in &procs {
+        for p in procs {
             if p.pid == self.me.pid {
                 continue;
             }
@@ -127,7 +170,7 @@ impl ProcessTree {
         // Descendants of members, to a fixpoint.
         loop {
             let before = members.len();
-            for p in &procs {
+            for p in procs {
                 if p.pid != self.me.pid
                     && !members.contains_key(&p.pid)
                     && members.contains_key(&p.ppid)

@@ -215,7 +215,9 @@ fn graceful_kill_asks_the_task_to_quit_first() {
 #[test]
 fn a_task_over_its_ram_limit_is_killed_with_the_reason() {
     let f = Fixture::new();
-    let mut task = one("x=$(head -c 100000000 /dev/zero | tr '\\0' a); exec sleep 1000");
+    // The shell keeps the 100 MB string while it sleeps, so the once-a-second sampler sees it
+    // however long building it took.
+    let mut task = one("x=$(head -c 100000000 /dev/zero | tr '\\0' a); sleep 1000");
     task.resources = Some(TaskResources {
         cpu: 1.0,
         ram: 32 << 20,

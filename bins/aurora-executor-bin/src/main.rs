@@ -1,7 +1,8 @@
 //! `aurora-executor`: runs Aurora tasks on this machine for a scheduler.
 //!
 //! Exit codes: 0 never (it runs until killed), 2 for bad arguments, 1 when it cannot start
-//! (bad scheduler URL, unusable work directory, unreadable machine facts).
+//! (bad scheduler URL, unusable work directory, unreadable machine facts, an observer port that
+//! cannot be bound).
 //!
 //! On start it takes over the tasks an earlier executor left in `--work-dir` (see the
 //! "Thermos" section of ARCHITECTURE.md), so it can be restarted, even after `kill -9`, without
@@ -13,7 +14,7 @@ use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
-use aurora_thermos::{Agent, AgentConfig, UserMode, local_hostname, machine_resources};
+use aurora_thermos::{Agent, AgentConfig, Observer, UserMode, local_hostname, machine_resources};
 use clap::Parser;
 
 /// Runs Aurora tasks on this machine: registers it with the scheduler, heartbeats, runs the
@@ -53,6 +54,14 @@ struct Args {
     /// user of this machine).
     #[arg(long)]
     run_as_executor_user: bool,
+    /// Serve the observer's JSON API (/j/tasks, /j/task/ID, /j/process/ID/PROCESS[/RUN],
+    /// /logs/ID/PROCESS/RUN/stdout) on this port; 0 picks a free one. The address is printed on
+    /// stdout as `observer listening on http://HOST:PORT`. Off by default.
+    #[arg(long)]
+    http_port: Option<u16>,
+    /// The address the observer's API binds to.
+    #[arg(long, default_value = "127.0.0.1")]
+    http_host: std::net::IpAddr,
 }
 
 fn main() -> std::process::ExitCode {
@@ -110,6 +119,7 @@ fn run(args: Args) -> anyhow::Result<()> {
     if let Some(disk) = args.disk_mb {
         resources.disk_bytes = disk * 1024 * 1024;
     }
+    let tasks_dir = args.work_dir.join("tasks");
     let agent = Agent::new(AgentConfig {
         scheduler: args.scheduler,
         work_dir: args.work_dir,
@@ -123,6 +133,12 @@ fn run(args: Args) -> anyhow::Result<()> {
             UserMode::Switch
         },
     })?;
+    if let Some(port) = args.http_port {
+        let observer = Observer::bind(std::net::SocketAddr::new(args.http_host, port), tasks_dir)?;
+        println!("observer listening on http://{}", observer.local_addr());
+        std::io::Write::flush(&mut std::io::stdout())?;
+        observer.spawn()?;
+    }
     agent.run(&AtomicBool::new(false));
     Ok(())
 }
