@@ -291,11 +291,14 @@ impl CheckpointWriter {
         ))
     }
 
-    /// Appends one record with a single write; task state changes are also synced to disk.
+    /// Appends one record with a single write. A task's terminal state is also synced to
+    /// disk, so that a machine crash cannot make a finished task look unfinished and run it
+    /// again; every other record only needs to survive the runner's own death, which the page
+    /// cache guarantees, and syncing each would cost a disk flush per state change.
     pub(crate) fn append(&mut self, record: &CheckpointRecord) -> io::Result<()> {
         let frame = encode(record)?;
         self.file.write_all(&frame)?;
-        if matches!(record, CheckpointRecord::Task { .. }) {
+        if matches!(record, CheckpointRecord::Task { state, .. } if state.is_terminal()) {
             self.file.sync_data()?;
         }
         Ok(())
