@@ -45,6 +45,17 @@ enum WaitState {
     Finished,
 }
 
+/// How to read a config file: the `-E` bindings and whether it is JSON.
+#[derive(clap::Args)]
+struct SourceArgs {
+    /// Bind a template variable: NAME=VALUE (repeatable).
+    #[arg(short = 'E', value_parser = parse_binding)]
+    bindings: Vec<(String, String)>,
+    /// The config file is JSON (the Job schema), not an .aurora file.
+    #[arg(short = 'j', long = "json", visible_alias = "read-json")]
+    json_config: bool,
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// Create a job from a config file and start its tasks.
@@ -53,12 +64,8 @@ enum Command {
         job_key: JobKey,
         /// The config file.
         config: PathBuf,
-        /// Bind a template variable: NAME=VALUE (repeatable).
-        #[arg(short = 'E', value_parser = parse_binding)]
-        bindings: Vec<(String, String)>,
-        /// The config file is JSON (the Job schema), not an .aurora file.
-        #[arg(short = 'j', long = "json", visible_alias = "read-json")]
-        json_config: bool,
+        #[command(flatten)]
+        source: SourceArgs,
         /// Block until every task reaches this state.
         #[arg(
             long = "wait_until",
@@ -77,12 +84,8 @@ enum Command {
         job_key: JobKey,
         /// A config file (optional; checked to define the job).
         config: Option<PathBuf>,
-        /// Bind a template variable: NAME=VALUE (repeatable).
-        #[arg(short = 'E', value_parser = parse_binding)]
-        bindings: Vec<(String, String)>,
-        /// The config file is JSON (the Job schema), not an .aurora file.
-        #[arg(short = 'j', long = "json", visible_alias = "read-json")]
-        json_config: bool,
+        #[command(flatten)]
+        source: SourceArgs,
     },
     /// Load, validate and convert every job of a config; print one line per job.
     Validate {
@@ -100,12 +103,8 @@ enum Command {
         job_key: JobKey,
         /// The config file.
         config: PathBuf,
-        /// Bind a template variable: NAME=VALUE (repeatable).
-        #[arg(short = 'E', value_parser = parse_binding)]
-        bindings: Vec<(String, String)>,
-        /// The config file is JSON (the Job schema), not an .aurora file.
-        #[arg(short = 'j', long = "json", visible_alias = "read-json")]
-        json_config: bool,
+        #[command(flatten)]
+        source: SourceArgs,
         /// Print the scheduler-side job configuration (JSON).
         #[arg(long)]
         raw: bool,
@@ -116,12 +115,8 @@ enum Command {
         job_key: JobKey,
         /// A config file, only needed for its hooks.
         config: Option<PathBuf>,
-        /// Bind a template variable: NAME=VALUE (repeatable).
-        #[arg(short = 'E', value_parser = parse_binding)]
-        bindings: Vec<(String, String)>,
-        /// The config file is JSON (the Job schema), not an .aurora file.
-        #[arg(short = 'j', long = "json", visible_alias = "read-json")]
-        json_config: bool,
+        #[command(flatten)]
+        source: SourceArgs,
         /// Instances to kill, e.g. 0-2,5,7-9.
         #[arg(long, visible_alias = "instances")]
         shards: Option<InstanceSet>,
@@ -138,12 +133,8 @@ enum Command {
         job_key: JobKey,
         /// A config file, only needed for its hooks.
         config: Option<PathBuf>,
-        /// Bind a template variable: NAME=VALUE (repeatable).
-        #[arg(short = 'E', value_parser = parse_binding)]
-        bindings: Vec<(String, String)>,
-        /// The config file is JSON (the Job schema), not an .aurora file.
-        #[arg(short = 'j', long = "json", visible_alias = "read-json")]
-        json_config: bool,
+        #[command(flatten)]
+        source: SourceArgs,
         /// Return without waiting for the tasks to end.
         #[arg(long)]
         no_wait: bool,
@@ -167,12 +158,8 @@ enum Command {
         job_key: JobKey,
         /// A config file, only needed for its hooks.
         config: Option<PathBuf>,
-        /// Bind a template variable: NAME=VALUE (repeatable).
-        #[arg(short = 'E', value_parser = parse_binding)]
-        bindings: Vec<(String, String)>,
-        /// The config file is JSON (the Job schema), not an .aurora file.
-        #[arg(short = 'j', long = "json", visible_alias = "read-json")]
-        json_config: bool,
+        #[command(flatten)]
+        source: SourceArgs,
     },
     /// List the jobs under cluster/role (or cluster/role/env), with their task counts.
     #[command(name = "list_jobs", visible_alias = "list-jobs")]
@@ -321,16 +308,15 @@ fn submitting_user() -> String {
 /// Loads the job `key` from a config file: JSON with `-j` or a `.json` name, else `.aurora`.
 fn load(
     path: &PathBuf,
-    json: bool,
-    bindings: &[(String, String)],
+    args: &SourceArgs,
     key: &JobKey,
 ) -> Result<LoadedJob<'static>, commands::CommandError> {
     static LOADER: PythonLoader = PythonLoader;
-    let json = json || path.extension().is_some_and(|e| e == "json");
+    let json = args.json_config || path.extension().is_some_and(|e| e == "json");
     let source = ConfigSource {
         path,
         json,
-        bindings,
+        bindings: &args.bindings,
     };
     LOADER.load(&source, key, &submitting_user())
 }
@@ -340,12 +326,11 @@ fn run(cli: Cli) -> Result<Output, commands::CommandError> {
     if let Command::Inspect {
         job_key,
         config,
-        bindings,
-        json_config,
+        source,
         raw,
     } = &cli.command
     {
-        let loaded = load(config, *json_config, bindings, job_key)?;
+        let loaded = load(config, source, job_key)?;
         return Ok(inspect::render(&loaded, *raw));
     }
     if let Command::Validate { config, bindings } = &cli.command {
@@ -356,12 +341,11 @@ fn run(cli: Cli) -> Result<Output, commands::CommandError> {
         Command::Create {
             job_key,
             config,
-            bindings,
-            json_config,
+            source,
             wait_until,
             wait_timeout_secs,
         } => {
-            let loaded = load(&config, json_config, &bindings, &job_key)?;
+            let loaded = load(&config, &source, &job_key)?;
             let client = commands::client_for(&clusters, job_key.cluster())?;
             let wait = match wait_until {
                 WaitState::Pending => WaitUntil::Pending,
@@ -379,11 +363,10 @@ fn run(cli: Cli) -> Result<Output, commands::CommandError> {
         Command::Status {
             job_key,
             config,
-            bindings,
-            json_config,
+            source,
         } => {
             if let Some(config) = &config {
-                load(config, json_config, &bindings, &job_key)?;
+                load(config, &source, &job_key)?;
             }
             let client = commands::client_for(&clusters, job_key.cluster())?;
             commands::status(&client, &job_key)
@@ -391,14 +374,13 @@ fn run(cli: Cli) -> Result<Output, commands::CommandError> {
         Command::Kill {
             job_key,
             config,
-            bindings,
-            json_config,
+            source,
             shards,
             no_wait,
             wait_timeout_secs,
         } => {
             let loaded = match &config {
-                Some(c) => Some(load(c, json_config, &bindings, &job_key)?),
+                Some(c) => Some(load(c, &source, &job_key)?),
                 None => None,
             };
             let client = commands::client_for(&clusters, job_key.cluster())?;
@@ -416,13 +398,12 @@ fn run(cli: Cli) -> Result<Output, commands::CommandError> {
         Command::Killall {
             job_key,
             config,
-            bindings,
-            json_config,
+            source,
             no_wait,
             wait_timeout_secs,
         } => {
             let loaded = match &config {
-                Some(c) => Some(load(c, json_config, &bindings, &job_key)?),
+                Some(c) => Some(load(c, &source, &job_key)?),
                 None => None,
             };
             let client = commands::client_for(&clusters, job_key.cluster())?;
@@ -439,11 +420,10 @@ fn run(cli: Cli) -> Result<Output, commands::CommandError> {
         Command::CancelUpdate {
             job_key,
             config,
-            bindings,
-            json_config,
+            source,
         } => {
             let loaded = match &config {
-                Some(c) => Some(load(c, json_config, &bindings, &job_key)?),
+                Some(c) => Some(load(c, &source, &job_key)?),
                 None => None,
             };
             let client = commands::client_for(&clusters, job_key.cluster())?;
