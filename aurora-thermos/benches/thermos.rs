@@ -10,19 +10,17 @@
 //! picks some of `overhead`, `memory` and `sampler`.
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::io::Read;
 use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::{Command, Stdio};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use aurora_core::api::{ExecutorWork, MachineResources, PortRange, StatusUpdate};
-use aurora_core::{
-    AssignedTask, ExecutorConfig, Identity, Resources, ScheduleStatus, TaskConfig, TaskId,
-};
+use aurora_core::api::{MachineResources, PortRange};
+use aurora_core::{AssignedTask, ScheduleStatus, TaskId};
+use aurora_thermos::test_support::{FakeScheduler, assigned_task};
 use aurora_thermos::{
     Agent, AgentConfig, ProcessSpec, ResourceSampler, RunSpec, TaskRunner, TaskSpec, TaskState,
     UserMode,
@@ -175,98 +173,6 @@ fn overhead() {
     }
 }
 
-/// A scheduler that hands out a batch of tasks on the first heartbeat, kills on demand and
-/// records status updates.
-#[derive(Default)]
-struct FakeScheduler {
-    pending: Mutex<ExecutorWork>,
-    statuses: Mutex<Vec<StatusUpdate>>,
-}
-
-impl FakeScheduler {
-    fn serve(self: &Arc<Self>) -> String {
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind the fake scheduler");
-        let addr = listener.local_addr().expect("its address");
-        let me = self.clone();
-        std::thread::spawn(move || {
-            for conn in listener.incoming().flatten() {
-                let me = me.clone();
-                std::thread::spawn(move || me.connection(conn));
-            }
-        });
-        format!("http://{addr}")
-    }
-
-    fn connection(&self, conn: TcpStream) {
-        let Ok(read) = conn.try_clone() else { return };
-        let mut reader = BufReader::new(read);
-        let mut conn = conn;
-        loop {
-            let mut line = String::new();
-            if reader.read_line(&mut line).unwrap_or(0) == 0 {
-                return;
-            }
-            let path = line.split_whitespace().nth(1).unwrap_or("").to_owned();
-            let mut len = 0;
-            loop {
-                let mut h = String::new();
-                if reader.read_line(&mut h).unwrap_or(0) == 0 {
-                    return;
-                }
-                let h = h.trim_end();
-                if h.is_empty() {
-                    break;
-                }
-                if let Some(v) = h.to_ascii_lowercase().strip_prefix("content-length:") {
-                    len = v.trim().parse().unwrap_or(0);
-                }
-            }
-            let mut body = vec![0; len];
-            if reader.read_exact(&mut body).is_err() {
-                return;
-            }
-            let answer = if path.ends_with("/status") {
-                if let Ok(update) = serde_json::from_slice::<StatusUpdate>(&body) {
-                    self.statuses.lock().unwrap().push(update);
-                }
-                "{}".to_owned()
-            } else {
-                let mut work = std::mem::take(&mut *self.pending.lock().unwrap());
-                work.heartbeat_interval_ms = 200;
-                serde_json::to_string(&work).unwrap()
-            };
-            let resp = format!(
-                "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{answer}",
-                answer.len()
-            );
-            if conn.write_all(resp.as_bytes()).is_err() {
-                return;
-            }
-        }
-    }
-
-    fn count(&self, status: ScheduleStatus) -> usize {
-        self.statuses
-            .lock()
-            .unwrap()
-            .iter()
-            .filter(|u| u.status == status)
-            .count()
-    }
-
-    fn wait_for(&self, status: ScheduleStatus, n: usize) {
-        let until = Instant::now() + Duration::from_secs(600);
-        while self.count(status) < n {
-            assert!(
-                Instant::now() < until,
-                "only {} of {n} tasks reached {status}",
-                self.count(status)
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-}
-
 fn assigned(id: &str) -> AssignedTask {
     let processes: Vec<serde_json::Value> = (0..PROCESSES_PER_TASK)
         .map(|i| serde_json::json!({"name": format!("p{i}"), "cmdline": "sleep 600", "min_duration": 0}))
@@ -275,31 +181,7 @@ fn assigned(id: &str) -> AssignedTask {
         "role": "bench", "environment": "prod", "name": "mem",
         "task": {"name": "mem", "processes": processes},
     });
-    AssignedTask {
-        task_id: TaskId(id.to_owned()),
-        slave_host: Some("bench-host".into()),
-        instance_id: 0,
-        task: TaskConfig {
-            job: "c/bench/prod/mem".parse().expect("a job key"),
-            owner: Identity {
-                role: "bench".into(),
-                user: "bench".into(),
-            },
-            is_service: false,
-            max_task_failures: 1,
-            priority: 0,
-            production: false,
-            contact_email: None,
-            resources: Resources::default(),
-            constraints: vec![],
-            task_links: BTreeMap::new(),
-            executor_config: ExecutorConfig {
-                name: "AuroraExecutor".into(),
-                data: job.to_string(),
-            },
-        },
-        assigned_ports: BTreeMap::new(),
-    }
+    assigned_task(id, "bench-host", 0, "bench", &job)
 }
 
 /// The resident memory of this process, in bytes.
@@ -318,11 +200,12 @@ fn own_rss() -> u64 {
 /// runner and the shared reaper and sampler threads but none of the task processes, is divided
 /// by the number of tasks.
 fn memory() {
-    let sched = Arc::new(FakeScheduler::default());
+    // It hands out every task on the first heartbeat, kills on demand and records status updates.
+    let sched = FakeScheduler::new(Duration::from_millis(200));
     let url = sched.serve();
     let dir = tempfile::tempdir().expect("temporary directory");
     let ids: Vec<String> = (0..TASKS).map(|t| format!("mem-{t}")).collect();
-    sched.pending.lock().unwrap().launch = ids.iter().map(|id| assigned(id)).collect();
+    sched.launch(ids.iter().map(|id| assigned(id)).collect());
     let agent = Agent::new(AgentConfig {
         scheduler: url,
         work_dir: dir.path().to_owned(),
@@ -347,7 +230,7 @@ fn memory() {
         let stop = stop.clone();
         std::thread::spawn(move || agent.run(&stop))
     };
-    sched.wait_for(ScheduleStatus::Running, TASKS);
+    sched.wait_for_count(ScheduleStatus::Running, TASKS, Duration::from_secs(600));
     // Every process of every task is up, and the sampler has seen them.
     let until = Instant::now() + Duration::from_secs(600);
     let sleeps = || {
@@ -379,8 +262,8 @@ fn memory() {
         "BENCH thermos_rss_growth_per_task {:.3} MiB",
         mib(with_tasks.saturating_sub(before)) / TASKS as f64
     );
-    sched.pending.lock().unwrap().kill = ids.iter().map(|id| TaskId(id.clone())).collect();
-    sched.wait_for(ScheduleStatus::Killed, TASKS);
+    sched.kill(ids.iter().map(|id| TaskId(id.clone())).collect());
+    sched.wait_for_count(ScheduleStatus::Killed, TASKS, Duration::from_secs(600));
     stop.store(true, Ordering::SeqCst);
     agent_thread.join().expect("the agent thread");
 }

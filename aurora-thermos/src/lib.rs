@@ -21,6 +21,8 @@ mod signals;
 mod spec;
 mod state;
 mod template;
+#[doc(hidden)]
+pub mod test_support;
 mod tree;
 
 pub use agent::{Agent, AgentConfig, AgentError, local_hostname, machine_resources};

@@ -1,44 +1,22 @@
 //! The Thermos runner with real processes.
 
+mod common;
+
 use std::fs;
-use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::path::Path;
+use std::time::Duration;
 
 use aurora_thermos::{
-    CheckpointRecord, ProcessSpec, ProcessState, RunSpec, RunnerHandle, TaskRunner, TaskSpec,
-    TaskState, is_alive, read_checkpoint,
+    CheckpointRecord, ProcessSpec, ProcessState, RunSpec, TaskRunner, TaskSpec, TaskState,
+    is_alive, read_checkpoint,
 };
 
-const DEADLINE: Duration = Duration::from_secs(20);
+use common::{Fixture, eventually, proc};
 
-struct Fixture {
-    dir: tempfile::TempDir,
-}
+const DEADLINE: Duration = Duration::from_secs(20);
+const TASK_ID: &str = "test-task";
 
 impl Fixture {
-    fn new() -> Fixture {
-        Fixture {
-            dir: tempfile::tempdir().unwrap(),
-        }
-    }
-    fn sandbox(&self) -> PathBuf {
-        fs::canonicalize(self.dir.path()).unwrap().join("sandbox")
-    }
-    fn checkpoint(&self) -> PathBuf {
-        self.dir.path().join("checkpoint")
-    }
-    fn start(&self, task: TaskSpec) -> RunnerHandle {
-        TaskRunner::start(RunSpec {
-            task,
-            task_id: "test-task".into(),
-            sandbox: self.sandbox(),
-            checkpoint: self.checkpoint(),
-            user: "tester".into(),
-            ports: Default::default(),
-            options: Default::default(),
-        })
-        .unwrap()
-    }
     fn log(&self, process: &str, run: u32) -> String {
         fs::read_to_string(aurora_thermos::log_path(
             &self.sandbox(),
@@ -48,12 +26,6 @@ impl Fixture {
         ))
         .unwrap_or_default()
     }
-}
-
-fn proc(name: &str, cmdline: &str) -> ProcessSpec {
-    let mut p = ProcessSpec::new(name, cmdline);
-    p.min_duration = 0;
-    p
 }
 
 fn task(processes: Vec<ProcessSpec>, orders: &[&[&str]]) -> TaskSpec {
@@ -67,18 +39,8 @@ fn task(processes: Vec<ProcessSpec>, orders: &[&[&str]]) -> TaskSpec {
     t
 }
 
-/// Polls `cond` until it holds or the deadline passes.
-fn eventually(what: &str, cond: impl Fn() -> bool) {
-    let until = Instant::now() + DEADLINE;
-    while !cond() {
-        assert!(Instant::now() < until, "timed out waiting for {what}");
-        std::thread::yield_now();
-        std::thread::sleep(Duration::from_millis(10));
-    }
-}
-
 fn wait_file(path: &Path) -> String {
-    eventually(&format!("{}", path.display()), || {
+    eventually(&format!("{}", path.display()), DEADLINE, || {
         fs::read_to_string(path).is_ok_and(|s| s.ends_with('\n'))
     });
     fs::read_to_string(path).unwrap()
@@ -86,7 +48,7 @@ fn wait_file(path: &Path) -> String {
 
 #[test]
 fn constraints_order_the_processes() {
-    let f = Fixture::new();
+    let f = Fixture::new(TASK_ID);
     // Each appends its name with a timestamp-free marker; the order of lines is the order run.
     let step = |n: &str| proc(n, &format!("echo {n} >> order.txt"));
     let h = f.start(task(
@@ -107,7 +69,7 @@ fn constraints_order_the_processes() {
 
 #[test]
 fn unconstrained_processes_run_concurrently() {
-    let f = Fixture::new();
+    let f = Fixture::new(TASK_ID);
     // Each waits for the other's file: only possible if both run at once.
     let h = f.start(task(
         vec![
@@ -121,7 +83,7 @@ fn unconstrained_processes_run_concurrently() {
 
 #[test]
 fn environment_cwd_and_logs() {
-    let f = Fixture::new();
+    let f = Fixture::new(TASK_ID);
     let h = f.start(task(
         vec![proc(
             "env",
@@ -154,7 +116,7 @@ fn environment_cwd_and_logs() {
 
 #[test]
 fn retries_until_max_failures_with_a_log_per_run() {
-    let f = Fixture::new();
+    let f = Fixture::new(TASK_ID);
     let mut p = proc(
         "flaky",
         "n=$(cat n 2>/dev/null || echo 0); echo run$n; echo $((n+1)) > n; [ $n -ge 2 ]",
@@ -172,7 +134,7 @@ fn retries_until_max_failures_with_a_log_per_run() {
 
 #[test]
 fn a_failing_process_fails_the_task_with_its_exit_code() {
-    let f = Fixture::new();
+    let f = Fixture::new(TASK_ID);
     let mut bad = proc("bad", "echo attempt >> attempts; exit 3");
     bad.max_failures = 2;
     let h = f.start(task(
@@ -195,7 +157,7 @@ fn a_failing_process_fails_the_task_with_its_exit_code() {
 
 #[test]
 fn final_processes_run_after_the_regular_ones_even_on_failure() {
-    let f = Fixture::new();
+    let f = Fixture::new(TASK_ID);
     let mut fin = proc("cleanup", "echo cleanup >> order.txt");
     fin.is_final = true;
     let h = f.start(task(
@@ -210,7 +172,7 @@ fn final_processes_run_after_the_regular_ones_even_on_failure() {
 
 #[test]
 fn invalid_tasks_run_nothing() {
-    let f = Fixture::new();
+    let f = Fixture::new(TASK_ID);
     let err = TaskRunner::start(RunSpec {
         task: task(
             vec![proc("a", "touch a"), proc("b", "touch b")],
@@ -230,7 +192,7 @@ fn invalid_tasks_run_nothing() {
 
 #[test]
 fn kill_stops_the_whole_tree_including_new_sessions() {
-    let f = Fixture::new();
+    let f = Fixture::new(TASK_ID);
     // The process starts a child in a new session (which ignores SIGTERM), a grandchild in the
     // background, and a double-forked daemon whose parent exits; each writes its pid.
     let cmd = "setsid bash -c 'trap \"\" TERM; echo $$ > setsid.pid; while true; do sleep 0.05; done' & \
@@ -250,25 +212,25 @@ fn kill_stops_the_whole_tree_including_new_sessions() {
     assert_eq!(status.state, TaskState::Killed);
     assert_eq!(status.processes["tree"].state, ProcessState::Killed);
     for &pid in &pids {
-        eventually(&format!("pid {pid} to die"), || !is_alive(pid));
+        eventually(&format!("pid {pid} to die"), DEADLINE, || !is_alive(pid));
     }
 }
 
 #[test]
 fn leftover_background_processes_are_stopped_when_the_task_ends() {
-    let f = Fixture::new();
+    let f = Fixture::new(TASK_ID);
     let h = f.start(task(vec![proc("bg", "sleep 1000 & echo $! > bg.pid")], &[]));
     assert_eq!(h.wait().state, TaskState::Success);
     let pid: u32 = wait_file(&f.sandbox().join("bg.pid"))
         .trim()
         .parse()
         .unwrap();
-    eventually("the background sleep to die", || !is_alive(pid));
+    eventually("the background sleep to die", DEADLINE, || !is_alive(pid));
 }
 
 #[test]
 fn checkpoint_records_every_state_change() {
-    let f = Fixture::new();
+    let f = Fixture::new(TASK_ID);
     let h = f.start(task(
         vec![proc("a", "true"), proc("b", "exit 0")],
         &[&["a", "b"]],

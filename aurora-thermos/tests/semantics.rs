@@ -1,61 +1,26 @@
 //! Health checks, graceful kill, resource limits, users and checkpoint recovery, with real
 //! processes.
 
+mod common;
+
 use std::fs;
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpListener;
-use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use aurora_thermos::{
-    HealthCheckConfig, ProcessSpec, RunOptions, RunSpec, RunnerError, RunnerHandle, TaskResources,
-    TaskRunner, TaskSpec, TaskState, UserMode, read_checkpoint,
+    HealthCheckConfig, ProcessSpec, RunOptions, RunnerError, TaskResources, TaskRunner, TaskSpec,
+    TaskState, UserMode, read_checkpoint,
 };
 
+use common::{Fixture, eventually, proc};
+
 const DEADLINE: Duration = Duration::from_secs(30);
-
-struct Fixture {
-    dir: tempfile::TempDir,
-}
-
-impl Fixture {
-    fn new() -> Fixture {
-        Fixture {
-            dir: tempfile::tempdir().unwrap(),
-        }
-    }
-    fn sandbox(&self) -> PathBuf {
-        fs::canonicalize(self.dir.path()).unwrap().join("sandbox")
-    }
-    fn spec(&self, task: TaskSpec, ports: &[(&str, u16)], options: RunOptions) -> RunSpec {
-        RunSpec {
-            task,
-            task_id: "semantics".into(),
-            sandbox: self.sandbox(),
-            checkpoint: self.dir.path().join("checkpoint"),
-            user: "tester".into(),
-            ports: ports.iter().map(|(n, p)| (n.to_string(), *p)).collect(),
-            options,
-        }
-    }
-    fn start(&self, task: TaskSpec, ports: &[(&str, u16)], options: RunOptions) -> RunnerHandle {
-        TaskRunner::start(self.spec(task, ports, options)).unwrap()
-    }
-}
+const TASK_ID: &str = "semantics";
 
 fn one(cmdline: &str) -> TaskSpec {
-    let mut p = ProcessSpec::new("main", cmdline);
-    p.min_duration = 0;
-    TaskSpec::sequential("t", vec![p])
-}
-
-fn eventually(what: &str, cond: impl Fn() -> bool) {
-    let until = Instant::now() + DEADLINE;
-    while !cond() {
-        assert!(Instant::now() < until, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    TaskSpec::sequential("t", vec![proc("main", cmdline)])
 }
 
 /// A loopback HTTP server standing in for the task's health endpoint: answers `GET /health`
@@ -131,14 +96,14 @@ fn fast_health(max_consecutive_failures: u32) -> Option<HealthCheckConfig> {
 
 #[test]
 fn failing_health_checks_fail_the_task() {
-    let f = Fixture::new();
+    let f = Fixture::new(TASK_ID);
     let server = HealthServer::start(vec!["ok", "ok", "not ok"], || {});
     let options = RunOptions {
         health: fast_health(2),
         escalation_wait: Duration::from_millis(100),
         ..RunOptions::default()
     };
-    let h = f.start(one("exec sleep 1000"), &[("health", server.port)], options);
+    let h = f.start_with(one("exec sleep 1000"), &[("health", server.port)], options);
     let status = h.wait();
     assert_eq!(status.state, TaskState::Failed, "{status:?}");
     let msg = status.message.unwrap();
@@ -149,18 +114,18 @@ fn failing_health_checks_fail_the_task() {
 
 #[test]
 fn a_healthy_task_is_left_alone() {
-    let f = Fixture::new();
+    let f = Fixture::new(TASK_ID);
     let server = HealthServer::start(vec!["OK\n"], || {});
     let options = RunOptions {
         health: fast_health(0),
         ..RunOptions::default()
     };
-    let h = f.start(
+    let h = f.start_with(
         one("while [ ! -e stop ]; do sleep 0.02; done"),
         &[("health", server.port)],
         options,
     );
-    eventually("a few health checks", || {
+    eventually("a few health checks", DEADLINE, || {
         server
             .requests
             .lock()
@@ -176,7 +141,7 @@ fn a_healthy_task_is_left_alone() {
 
 #[test]
 fn graceful_kill_asks_the_task_to_quit_first() {
-    let f = Fixture::new();
+    let f = Fixture::new(TASK_ID);
     let pid_file = f.sandbox().join("app.pid");
     let quit_pid = pid_file.clone();
     // The "application" quits when asked: the server stands in for its HTTP handler.
@@ -197,12 +162,12 @@ fn graceful_kill_asks_the_task_to_quit_first() {
         escalation_wait: Duration::from_secs(60),
         ..RunOptions::default()
     };
-    let h = f.start(
+    let h = f.start_with(
         one("echo $$ > app.pid.tmp; mv app.pid.tmp app.pid; exec sleep 1000"),
         &[("health", server.port)],
         options,
     );
-    eventually("the app to start", || pid_file.exists());
+    eventually("the app to start", DEADLINE, || pid_file.exists());
     let started = Instant::now();
     h.kill(Duration::from_secs(1));
     let status = h.wait();
@@ -214,7 +179,7 @@ fn graceful_kill_asks_the_task_to_quit_first() {
 
 #[test]
 fn a_task_over_its_ram_limit_is_killed_with_the_reason() {
-    let f = Fixture::new();
+    let f = Fixture::new(TASK_ID);
     // The shell keeps the 100 MB string while it sleeps, so the once-a-second sampler sees it
     // however long building it took.
     let mut task = one("x=$(head -c 100000000 /dev/zero | tr '\\0' a); sleep 1000");
@@ -223,7 +188,7 @@ fn a_task_over_its_ram_limit_is_killed_with_the_reason() {
         ram: 32 << 20,
         disk: 0,
     });
-    let h = f.start(task, &[], RunOptions::default());
+    let h = f.start(task);
     let status = h.wait();
     assert_eq!(status.state, TaskState::Failed, "{status:?}");
     let msg = status.message.unwrap();
@@ -235,14 +200,14 @@ fn a_task_over_its_ram_limit_is_killed_with_the_reason() {
 
 #[test]
 fn a_task_over_its_disk_limit_is_killed_with_the_reason() {
-    let f = Fixture::new();
+    let f = Fixture::new(TASK_ID);
     let mut task = one("head -c 8000000 /dev/urandom > big; exec sleep 1000");
     task.resources = Some(TaskResources {
         cpu: 1.0,
         ram: 0,
         disk: 1 << 20,
     });
-    let h = f.start(task, &[], RunOptions::default());
+    let h = f.start(task);
     let status = h.wait();
     assert_eq!(status.state, TaskState::Failed, "{status:?}");
     let msg = status.message.unwrap();
@@ -258,7 +223,7 @@ fn is_root() -> bool {
 
 #[test]
 fn an_unknown_user_fails_the_task_with_a_reason() {
-    let f = Fixture::new();
+    let f = Fixture::new(TASK_ID);
     let mut spec = f.spec(
         one("touch ran"),
         &[],
@@ -289,7 +254,7 @@ fn processes_run_as_the_role_user_when_root() {
     if !is_root() {
         return;
     }
-    let f = Fixture::new();
+    let f = Fixture::new(TASK_ID);
     // The test's temporary directory is private to root; let the user reach the sandbox.
     use std::os::unix::fs::PermissionsExt;
     fs::set_permissions(f.dir.path(), fs::Permissions::from_mode(0o755)).unwrap();
@@ -317,11 +282,11 @@ fn processes_run_as_the_role_user_when_root() {
 
 #[test]
 fn a_torn_checkpoint_tail_is_cut_and_a_finished_task_never_runs_again() {
-    let f = Fixture::new();
+    let f = Fixture::new(TASK_ID);
     let task = one("echo ran >> count");
-    let status = f.start(task.clone(), &[], RunOptions::default()).wait();
+    let status = f.start(task.clone()).wait();
     assert_eq!(status.state, TaskState::Success);
-    let ckpt = f.dir.path().join("checkpoint");
+    let ckpt = f.checkpoint();
     let good = fs::metadata(&ckpt).unwrap().len();
     // A crash in the middle of a write leaves half a frame.
     let mut file = fs::OpenOptions::new().append(true).open(&ckpt).unwrap();
@@ -332,7 +297,7 @@ fn a_torn_checkpoint_tail_is_cut_and_a_finished_task_never_runs_again() {
     assert_eq!(torn.offset, good);
     assert!(torn.reason.contains("cut short"), "{}", torn.reason);
 
-    let again = f.start(task, &[], RunOptions::default());
+    let again = f.start(task);
     let status = again.wait();
     assert_eq!(status.state, TaskState::Success);
     assert!(status.recovered);
@@ -346,8 +311,8 @@ fn a_torn_checkpoint_tail_is_cut_and_a_finished_task_never_runs_again() {
 
 #[test]
 fn a_second_runner_cannot_take_a_running_task() {
-    let f = Fixture::new();
-    let h = f.start(one("exec sleep 1000"), &[], RunOptions::default());
+    let f = Fixture::new(TASK_ID);
+    let h = f.start(one("exec sleep 1000"));
     h.wait_until(|s| s.has_started(), Some(DEADLINE));
     let err =
         TaskRunner::start(f.spec(one("exec sleep 1000"), &[], RunOptions::default())).unwrap_err();
@@ -359,7 +324,7 @@ fn a_second_runner_cannot_take_a_running_task() {
 #[test]
 fn the_sine_table_example() {
     // The docs' example: 180 mappers ordered before one reducer, at most 8 at a time.
-    let f = Fixture::new();
+    let f = Fixture::new(TASK_ID);
     let mut processes = Vec::new();
     let mut order = Vec::new();
     for deg in 0..180 {
@@ -391,7 +356,7 @@ fn the_sine_table_example() {
         max_concurrency: 8,
         finalization_wait: 30,
     };
-    let status = f.start(task, &[], RunOptions::default()).wait();
+    let status = f.start(task).wait();
     assert_eq!(status.state, TaskState::Success, "{:?}", status.message);
     let table = fs::read_to_string(f.sandbox().join("table.txt")).unwrap();
     assert_eq!(table.lines().count(), 180);

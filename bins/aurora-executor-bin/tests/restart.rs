@@ -2,108 +2,37 @@
 //! process keeps running, the new executor takes it over without running it again, and its
 //! final status reaches the scheduler (a tiny fake one on loopback).
 
-use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
 use std::sync::mpsc::channel;
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use aurora_core::api::{ExecutorWork, RegisterExecutorRequest, StatusUpdate};
-use aurora_core::{
-    AssignedTask, ExecutorConfig, Identity, Resources, ScheduleStatus, TaskConfig, TaskId,
-};
+use aurora_core::{AssignedTask, ScheduleStatus};
+use aurora_thermos::test_support::{FakeScheduler, assigned_task};
 
 const DEADLINE: Duration = Duration::from_secs(60);
 const TASK: &str = "restart-task-1";
 
-#[derive(Default)]
-struct Scheduler {
-    /// Work for the next register or heartbeat.
-    pending: Mutex<ExecutorWork>,
-    statuses: Mutex<Vec<StatusUpdate>>,
-    registrations: Mutex<Vec<RegisterExecutorRequest>>,
+/// The states (and messages) the scheduler got for the task.
+fn updates(sched: &FakeScheduler) -> Vec<(ScheduleStatus, Option<String>)> {
+    sched.statuses_of(TASK)
 }
 
-impl Scheduler {
-    fn serve(self: &Arc<Self>) -> String {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let addr = listener.local_addr().unwrap();
-        let me = self.clone();
-        std::thread::spawn(move || {
-            for conn in listener.incoming().flatten() {
-                let me = me.clone();
-                std::thread::spawn(move || me.connection(conn));
-            }
-        });
-        format!("http://{addr}")
-    }
+fn statuses(sched: &FakeScheduler) -> Vec<ScheduleStatus> {
+    updates(sched).into_iter().map(|u| u.0).collect()
+}
 
-    fn connection(&self, conn: TcpStream) {
-        let mut reader = BufReader::new(conn.try_clone().unwrap());
-        let mut conn = conn;
-        loop {
-            let mut line = String::new();
-            if reader.read_line(&mut line).unwrap_or(0) == 0 {
-                return;
-            }
-            let path = line.split_whitespace().nth(1).unwrap_or("").to_owned();
-            let mut len = 0;
-            loop {
-                let mut h = String::new();
-                if reader.read_line(&mut h).unwrap_or(0) == 0 {
-                    return;
-                }
-                let h = h.trim_end();
-                if h.is_empty() {
-                    break;
-                }
-                if let Some(v) = h.to_ascii_lowercase().strip_prefix("content-length:") {
-                    len = v.trim().parse().unwrap();
-                }
-            }
-            let mut body = vec![0; len];
-            if reader.read_exact(&mut body).is_err() {
-                return;
-            }
-            let answer = if path.ends_with("/status") {
-                let update: StatusUpdate = serde_json::from_slice(&body).unwrap();
-                self.statuses.lock().unwrap().push(update);
-                "{}".to_owned()
-            } else {
-                if path == "/api/executors" {
-                    let req: RegisterExecutorRequest = serde_json::from_slice(&body).unwrap();
-                    self.registrations.lock().unwrap().push(req);
-                }
-                let mut work = std::mem::take(&mut *self.pending.lock().unwrap());
-                work.heartbeat_interval_ms = 50;
-                serde_json::to_string(&work).unwrap()
-            };
-            let resp = format!(
-                "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{answer}",
-                answer.len()
-            );
-            if conn.write_all(resp.as_bytes()).is_err() {
-                return;
-            }
-        }
-    }
-
-    fn statuses(&self) -> Vec<ScheduleStatus> {
-        self.updates().into_iter().map(|u| u.0).collect()
-    }
-
-    fn updates(&self) -> Vec<(ScheduleStatus, Option<String>)> {
-        self.statuses
-            .lock()
-            .unwrap()
+/// Waits until the scheduler got `status` for the task; `context` explains a timeout.
+fn wait_for_status(sched: &FakeScheduler, status: ScheduleStatus, context: impl Fn() -> String) {
+    let reached = sched.wait_until(DEADLINE, |updates, _| {
+        updates
             .iter()
-            .filter(|u| u.task_id.as_str() == TASK)
-            .map(|u| (u.status, u.message.clone()))
-            .collect()
-    }
+            .any(|u| u.task_id.as_str() == TASK && u.status == status)
+    });
+    assert!(reached, "{status} never reported\n{}", context());
 }
 
 fn assigned(cmdline: &str) -> AssignedTask {
@@ -114,31 +43,7 @@ fn assigned(cmdline: &str) -> AssignedTask {
             "processes": [{"name": "main", "cmdline": cmdline, "min_duration": 0}],
         }
     });
-    AssignedTask {
-        task_id: TaskId(TASK.to_owned()),
-        slave_host: Some("restart-host".into()),
-        instance_id: 0,
-        task: TaskConfig {
-            job: "c/www-data/prod/svc".parse().unwrap(),
-            owner: Identity {
-                role: "www-data".into(),
-                user: "alice".into(),
-            },
-            is_service: false,
-            max_task_failures: 1,
-            priority: 0,
-            production: false,
-            contact_email: None,
-            resources: Resources::default(),
-            constraints: vec![],
-            task_links: BTreeMap::new(),
-            executor_config: ExecutorConfig {
-                name: "AuroraExecutor".into(),
-                data: job.to_string(),
-            },
-        },
-        assigned_ports: BTreeMap::new(),
-    }
+    assigned_task(TASK, "restart-host", 0, "alice", &job)
 }
 
 /// A running `aurora-executor` with its observer address.
@@ -202,6 +107,46 @@ impl Executor {
     }
 }
 
+/// A fake scheduler with the task (running `cmdline`) to launch, and a work directory for
+/// the executors: the scheduler, its URL, the temporary directory, the work directory in it
+/// and the task's sandbox.
+fn setup(
+    cmdline: &str,
+) -> (
+    Arc<FakeScheduler>,
+    String,
+    tempfile::TempDir,
+    PathBuf,
+    PathBuf,
+) {
+    let sched = FakeScheduler::new(Duration::from_millis(50));
+    let url = sched.serve();
+    let dir = tempfile::tempdir().unwrap();
+    let work = dir.path().join("work");
+    let sandbox = work.join("tasks").join(TASK).join("sandbox");
+    sched.launch(vec![assigned(cmdline)]);
+    (sched, url, dir, work, sandbox)
+}
+
+/// Starts the first executor on `work` (logging to `dir`) and waits for the task to run and
+/// write its pid file; returns the executor and the task process's pid.
+fn start_first(sched: &FakeScheduler, url: &str, work: &Path, dir: &Path) -> (Executor, i32) {
+    let sandbox = work.join("tasks").join(TASK).join("sandbox");
+    let first = Executor::start(url, work, dir.join("first.log"));
+    wait_for_status(sched, ScheduleStatus::Running, || first.log());
+    wait_for(
+        "the pid file",
+        || sandbox.join("pid").exists(),
+        || first.log(),
+    );
+    let pid: i32 = std::fs::read_to_string(sandbox.join("pid"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    (first, pid)
+}
+
 fn wait_for(what: &str, cond: impl Fn() -> bool, context: impl Fn() -> String) {
     let until = Instant::now() + DEADLINE;
     while !cond() {
@@ -227,33 +172,13 @@ fn alive(pid: i32) -> bool {
 
 #[test]
 fn a_task_survives_kill_9_of_the_executor_and_runs_once() {
-    let sched = Arc::new(Scheduler::default());
-    let url = sched.serve();
-    let dir = tempfile::tempdir().unwrap();
-    let work = dir.path().join("work");
-    let sandbox = work.join("tasks").join(TASK).join("sandbox");
     // Counts its runs, records its pid, and ends (successfully) once told to.
-    sched.pending.lock().unwrap().launch = vec![assigned(
+    let (sched, url, dir, work, sandbox) = setup(
         "echo run >> count; echo $$ > pid.tmp; mv pid.tmp pid; \
          while [ ! -e stop ]; do sleep 0.02; done; echo done",
-    )];
+    );
 
-    let first = Executor::start(&url, &work, dir.path().join("first.log"));
-    wait_for(
-        "RUNNING reported",
-        || sched.statuses().contains(&ScheduleStatus::Running),
-        || first.log(),
-    );
-    wait_for(
-        "the pid file",
-        || sandbox.join("pid").exists(),
-        || first.log(),
-    );
-    let pid: i32 = std::fs::read_to_string(sandbox.join("pid"))
-        .unwrap()
-        .trim()
-        .parse()
-        .unwrap();
+    let (first, pid) = start_first(&sched, &url, &work, dir.path());
     let task = first.get(&format!("/j/task/{TASK}"));
     assert_eq!(task["state"], "ACTIVE", "{task}");
     assert_eq!(task["processes"]["main"]["state"], "RUNNING", "{task}");
@@ -267,16 +192,17 @@ fn a_task_survives_kill_9_of_the_executor_and_runs_once() {
     let second_pid = second.child.id();
     // The new executor registers with the task it found, and takes it over (its runner
     // writes its own pid to the checkpoint).
-    wait_for(
-        "re-registration listing the task",
-        || {
-            sched.registrations.lock().unwrap().iter().skip(1).any(|r| {
-                r.tasks
-                    .iter()
-                    .any(|t| t.task_id.as_str() == TASK && t.status == ScheduleStatus::Running)
-            })
-        },
-        || second.log(),
+    let reregistered = sched.wait_until(DEADLINE, |_, registrations| {
+        registrations.iter().skip(1).any(|r| {
+            r.tasks
+                .iter()
+                .any(|t| t.task_id.as_str() == TASK && t.status == ScheduleStatus::Running)
+        })
+    });
+    assert!(
+        reregistered,
+        "re-registration listing the task never happened\n{}",
+        second.log()
     );
     wait_for(
         "the takeover",
@@ -286,11 +212,9 @@ fn a_task_survives_kill_9_of_the_executor_and_runs_once() {
     assert!(alive(pid), "the takeover disturbed the task's process");
 
     std::fs::write(sandbox.join("stop"), "").unwrap();
-    wait_for(
-        "FINISHED reported",
-        || sched.statuses().contains(&ScheduleStatus::Finished),
-        || format!("{:?}\n{}", sched.statuses(), second.log()),
-    );
+    wait_for_status(&sched, ScheduleStatus::Finished, || {
+        format!("{:?}\n{}", statuses(&sched), second.log())
+    });
     // It ran once: one line in the counter, the same pid, its output complete.
     assert_eq!(
         std::fs::read_to_string(sandbox.join("count")).unwrap(),
@@ -305,7 +229,7 @@ fn a_task_survives_kill_9_of_the_executor_and_runs_once() {
         "done\n"
     );
     assert!(!sandbox.join(".logs/main/1").exists());
-    let statuses = sched.statuses();
+    let statuses = statuses(&sched);
     assert_eq!(
         statuses.last(),
         Some(&ScheduleStatus::Finished),
@@ -323,30 +247,10 @@ fn a_task_survives_kill_9_of_the_executor_and_runs_once() {
 
 #[test]
 fn a_process_that_ends_while_no_executor_runs_keeps_its_outcome() {
-    let sched = Arc::new(Scheduler::default());
-    let url = sched.serve();
-    let dir = tempfile::tempdir().unwrap();
-    let work = dir.path().join("work");
-    let sandbox = work.join("tasks").join(TASK).join("sandbox");
-    sched.pending.lock().unwrap().launch = vec![assigned(
+    let (sched, url, dir, work, sandbox) = setup(
         "echo $$ > pid.tmp; mv pid.tmp pid; while [ ! -e stop ]; do sleep 0.02; done; exit 3",
-    )];
-    let first = Executor::start(&url, &work, dir.path().join("first.log"));
-    wait_for(
-        "RUNNING reported",
-        || sched.statuses().contains(&ScheduleStatus::Running),
-        || first.log(),
     );
-    wait_for(
-        "the pid file",
-        || sandbox.join("pid").exists(),
-        || first.log(),
-    );
-    let pid: i32 = std::fs::read_to_string(sandbox.join("pid"))
-        .unwrap()
-        .trim()
-        .parse()
-        .unwrap();
+    let (first, pid) = start_first(&sched, &url, &work, dir.path());
     first.kill_9();
 
     // The process ends while no executor watches it; its shell records how.
@@ -358,12 +262,10 @@ fn a_process_that_ends_while_no_executor_runs_keeps_its_outcome() {
     );
 
     let second = Executor::start(&url, &work, dir.path().join("second.log"));
-    wait_for(
-        "FAILED reported",
-        || sched.statuses().contains(&ScheduleStatus::Failed),
-        || format!("{:?}\n{}", sched.updates(), second.log()),
-    );
-    let (status, message) = sched.updates().pop().unwrap();
+    wait_for_status(&sched, ScheduleStatus::Failed, || {
+        format!("{:?}\n{}", updates(&sched), second.log())
+    });
+    let (status, message) = updates(&sched).pop().unwrap();
     assert_eq!(status, ScheduleStatus::Failed);
     let message = message.unwrap_or_default();
     assert!(
