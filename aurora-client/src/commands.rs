@@ -539,11 +539,28 @@ pub fn cancel_update(
     let hooks = config.map(|c| &c.hooks).unwrap_or(&no_hooks);
     let response = HookedCall::new(hooks, call)
         .run(|| {
-            client
-                .release_lock(key, None, aurora_core::api::LockValidation::Unchecked)
-                .map(|r| json!(r))
+            match client.release_lock(key, None, aurora_core::api::LockValidation::Unchecked) {
+                Ok(lock) => Ok(json!(lock)),
+                // As in the original, cancelling when no update holds the job is not an error:
+                // scripts run it to make sure nothing is in progress.
+                Err(ClientError::Api {
+                    status: 404,
+                    message,
+                    ..
+                }) => Ok(json!({ "none": message })),
+                Err(e) => Err(e),
+            }
         })
         .map_err(hooked_error)?;
+    if let Some(message) = response.get("none").and_then(Value::as_str) {
+        return Ok(Output {
+            text: format!(
+                "Response from scheduler: OK (message: no update in progress: {message})\nJob url: {}\n",
+                client.job_url(key)
+            ),
+            json: json!({"job": key.to_string(), "released": Value::Null, "message": message}),
+        });
+    }
     let lock: aurora_core::api::Lock = serde_json::from_value(response).map_err(|e| {
         CommandError::Client(ClientError::Decode {
             what: "cancel_update".into(),
