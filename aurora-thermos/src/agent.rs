@@ -13,11 +13,9 @@ use aurora_core::api::{
 };
 use aurora_core::{AssignedTask, ScheduleStatus, TaskId};
 
-use crate::health::HealthCheckConfig;
 use crate::observe::{TaskView, find_checkpoints};
 use crate::runner::{RunOptions, RunSpec, RunnerHandle, TaskRunner, UserMode};
-use crate::spec::TaskSpec;
-use crate::template::{Bindings, bind_refs};
+use crate::template::{Bindings, bind_task};
 use crate::{TaskState, TaskStatus};
 
 const MIN_BACKOFF: Duration = Duration::from_millis(200);
@@ -701,12 +699,9 @@ impl TaskContext {
         }
         let data: serde_json::Value = serde_json::from_str(&task.task.executor_config.data)
             .map_err(|e| format!("the executor config is not JSON: {e}"))?;
-        // The payload is the job's JSON (`raw_json` shape) with the task under `task`; a bare
-        // Thermos task is accepted too.
-        let thermos = match data.get("task") {
-            Some(t) => t,
-            None => &data,
-        };
+        // The payload is the job's JSON (`raw_json` shape, without `instances` and
+        // `update_config`) with the task under `task`; a bare Thermos task is accepted too.
+        // It is bound and interpolated once here, so nothing runs with a ref left unbound.
         let user = data
             .get("role")
             .and_then(|r| r.as_str())
@@ -719,24 +714,15 @@ impl TaskContext {
             ports: task.assigned_ports.clone(),
             extra: BTreeMap::new(),
         };
-        let bound = bind_refs(thermos, &bindings).map_err(|e| e.to_string())?;
-        let spec: TaskSpec = serde_json::from_value(bound)
-            .map_err(|e| format!("the executor config has no valid Thermos task: {e}"))?;
-        let health: Option<HealthCheckConfig> = match data.get("health_check_config") {
-            Some(h) if !h.is_null() => Some(
-                serde_json::from_value(h.clone())
-                    .map_err(|e| format!("the job's health_check_config is not valid: {e}"))?,
-            ),
-            _ => None,
-        };
+        let bound = bind_task(&data, &bindings).map_err(|e| e.to_string())?;
         let dir = self.work_dir.join("tasks").join(id);
         let options = RunOptions {
             user_mode: self.user_mode,
-            health,
+            health: bound.health_check,
             ..RunOptions::default()
         };
         Ok(RunSpec {
-            task: spec,
+            task: bound.task,
             task_id: id.to_owned(),
             sandbox: dir.join("sandbox"),
             checkpoint: dir.join("checkpoint"),

@@ -7,7 +7,9 @@
 //! The [`Observer`] serves a read-only JSON API over the tasks' checkpoints and logs.
 //!
 //! It does not decide where tasks run or whether they are rescheduled (the scheduler does), and
-//! it does not evaluate configuration beyond the few references the runner binds.
+//! it does not evaluate configuration: it binds what only the machine knows (instance, task id,
+//! user, ports) into the task it receives and interpolates it with `aurora-config`'s Pystachio
+//! engine, failing the task if any reference is left unbound.
 
 mod agent;
 mod checkpoint;
@@ -38,5 +40,5 @@ pub use sampler::{ResourceSampler, ResourceUsage, SamplerRegistration, directory
 pub use signals::{TerminationSignals, default_task_id};
 pub use spec::{InvalidTask, OrderConstraint, ProcessSpec, TaskResources, TaskSpec};
 pub use state::{ProcessState, TaskState};
-pub use template::{BindError, Bindings, bind_refs};
+pub use template::{BindError, Bindings, BoundTask, bind_task};
 pub use tree::is_alive;

@@ -18,7 +18,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use anyhow::{Context, anyhow};
 use aurora_thermos::{
     Bindings, RunOptions, RunSpec, RunnerError, TaskRunner, TaskSpec, TaskState, TaskView,
-    TerminationSignals, UserMode, bind_refs, default_task_id, find_checkpoints, is_alive, log_path,
+    TerminationSignals, UserMode, bind_task, default_task_id, find_checkpoints, is_alive, log_path,
     read_checkpoint, tail_file,
 };
 use clap::{Args as ClapArgs, Parser, Subcommand};
@@ -359,10 +359,8 @@ fn bind(
         ports: ports.clone(),
         extra: extra.iter().cloned().collect(),
     };
-    let bound = bind_refs(task_json, &bindings).map_err(invalid)?;
-    serde_json::from_value(bound)
-        .context("the config is not a Thermos task")
-        .map_err(invalid)
+    // The task is bound and interpolated once, so it never runs with a ref left unbound.
+    Ok(bind_task(task_json, &bindings).map_err(invalid)?.task)
 }
 
 fn own_user() -> String {
@@ -416,7 +414,6 @@ fn run(
             "--task_id {task_id:?} is not valid: it names a directory, so no '/' or leading '.'"
         )));
     }
-    let task = bind(&task_json, &task_id, &user, &ports, &extra)?;
     let sandbox = l
         .sandbox
         .unwrap_or_else(|| root.join("sandbox").join(&task_id));
@@ -424,16 +421,24 @@ fn run(
         user_mode,
         ..RunOptions::default()
     };
-    let handle = TaskRunner::start(RunSpec {
-        task,
-        task_id: task_id.clone(),
-        sandbox: sandbox.clone(),
-        checkpoint: checkpoint_path(root, &task_id),
-        user,
-        ports,
-        options,
-    })
-    .map_err(|e| match e {
+    let checkpoint = checkpoint_path(root, &task_id);
+    // A task that has a checkpoint carries on with the task it recorded, bound when it first
+    // ran, so the config is not bound again (its `-E` bindings need not be given twice).
+    let started = if checkpoint.metadata().is_ok_and(|m| m.len() > 0) {
+        TaskRunner::recover(&checkpoint, options)
+    } else {
+        let task = bind(&task_json, &task_id, &user, &ports, &extra)?;
+        TaskRunner::start(RunSpec {
+            task,
+            task_id: task_id.clone(),
+            sandbox: sandbox.clone(),
+            checkpoint,
+            user,
+            ports,
+            options,
+        })
+    };
+    let handle = started.map_err(|e| match e {
         RunnerError::Invalid(_) => Failure(4, e.into()),
         RunnerError::UnknownUser { .. } => Failure(6, e.into()),
         _ => Failure(5, e.into()),

@@ -50,11 +50,12 @@ fn alive(pid: i64) -> bool {
     })
 }
 
-fn spawn_run(root: &Path, config: &Path, task_id: &str) -> Child {
+fn spawn_run(root: &Path, config: &Path, task_id: &str, bindings: &[&str]) -> Child {
     thermos(root)
         .arg("run")
         .arg(config)
         .args(["--task_id", task_id])
+        .args(bindings.iter().flat_map(|b| ["-E", b]))
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -114,7 +115,7 @@ fn a_runner_killed_with_sigkill_is_taken_over_without_rerunning() {
     first.wait().unwrap();
     assert!(alive(pid), "the process outlives its runner");
 
-    let second = spawn_run(&s.root, &s.config, "rec-1");
+    let second = spawn_run(&s.root, &s.config, "rec-1", &[]);
     fs::write(sandbox.join("go"), "").unwrap();
     let out = second.wait_with_output().unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -188,7 +189,7 @@ fn kill_inspect_gc_and_errors() {
     assert_eq!(task["processes"][1]["cmdline"], "echo hi > b.txt");
 
     // kill asks the runner to kill its task.
-    let run = spawn_run(&s.root, &s.config, "victim");
+    let run = spawn_run(&s.root, &s.config, "victim", &["greeting=hi"]);
     eventually("process a to run", || {
         status_json(&s.root)
             .as_array()
@@ -221,6 +222,16 @@ fn kill_inspect_gc_and_errors() {
     ]));
     assert_eq!(code, 4, "{err}");
     assert!(err.contains("\"admin\""), "{err}");
+    // A reference left unbound fails the task before anything runs.
+    let (code, _, err) = output(
+        thermos(&s.root)
+            .arg("run")
+            .arg(&s.config)
+            .args(["--task_id", "unbound"]),
+    );
+    assert_eq!(code, 4, "{err}");
+    assert!(err.contains("unbound references {{greeting}}"), "{err}");
+    assert!(!s.root.join("sandbox/unbound").exists());
     if nix::unistd::geteuid().is_root() {
         let (code, _, err) = output(thermos(&s.root).args([
             "simplerun",
