@@ -321,6 +321,15 @@ fn load(
     LOADER.load(&source, key, &submitting_user())
 }
 
+/// Loads the config a command was given only for its hooks, if it was given one.
+fn load_optional(
+    path: Option<&PathBuf>,
+    args: &SourceArgs,
+    key: &JobKey,
+) -> Result<Option<LoadedJob<'static>>, commands::CommandError> {
+    path.map(|p| load(p, args, key)).transpose()
+}
+
 fn run(cli: Cli) -> Result<Output, commands::CommandError> {
     let mut progress = |line: &str| eprintln!("INFO] {line}");
     if let Command::Inspect {
@@ -379,13 +388,10 @@ fn run(cli: Cli) -> Result<Output, commands::CommandError> {
             no_wait,
             wait_timeout_secs,
         } => {
-            let loaded = match &config {
-                Some(c) => Some(load(c, &source, &job_key)?),
-                None => None,
-            };
-            let client = commands::client_for(&clusters, job_key.cluster())?;
-            let instances = shards.map(|s| s.iter().collect());
             let wait = (!no_wait).then(|| Duration::from_secs(wait_timeout_secs));
+            let instances = shards.map(|s| s.iter().collect());
+            let loaded = load_optional(config.as_ref(), &source, &job_key)?;
+            let client = commands::client_for(&clusters, job_key.cluster())?;
             commands::kill(
                 &client,
                 &job_key,
@@ -402,12 +408,9 @@ fn run(cli: Cli) -> Result<Output, commands::CommandError> {
             no_wait,
             wait_timeout_secs,
         } => {
-            let loaded = match &config {
-                Some(c) => Some(load(c, &source, &job_key)?),
-                None => None,
-            };
-            let client = commands::client_for(&clusters, job_key.cluster())?;
             let wait = (!no_wait).then(|| Duration::from_secs(wait_timeout_secs));
+            let loaded = load_optional(config.as_ref(), &source, &job_key)?;
+            let client = commands::client_for(&clusters, job_key.cluster())?;
             commands::kill(
                 &client,
                 &job_key,
@@ -422,10 +425,7 @@ fn run(cli: Cli) -> Result<Output, commands::CommandError> {
             config,
             source,
         } => {
-            let loaded = match &config {
-                Some(c) => Some(load(c, &source, &job_key)?),
-                None => None,
-            };
+            let loaded = load_optional(config.as_ref(), &source, &job_key)?;
             let client = commands::client_for(&clusters, job_key.cluster())?;
             commands::cancel_update(&client, &job_key, loaded.as_ref(), &mut progress)
         }
