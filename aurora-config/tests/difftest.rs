@@ -264,7 +264,8 @@ fn theirs(python: &str, cases: &[Json]) -> Vec<Json> {
     let out = child.wait_with_output().expect("the oracle runs");
     assert!(
         out.status.success(),
-        "the oracle failed: {}",
+        "the oracle {python} {script} failed ({}): {}",
+        out.status,
         String::from_utf8_lossy(&out.stderr)
     );
     writer

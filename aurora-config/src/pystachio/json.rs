@@ -176,35 +176,54 @@ pub(crate) fn write_raw(out: &mut String, r: &Raw) -> Result<(), EvalError> {
     Ok(())
 }
 
+/// Writes `entries` as a JSON object with Python's `", "` and `": "` separators, each value by
+/// `write`.
+pub(crate) fn write_object<'a>(
+    out: &mut String,
+    entries: impl Iterator<Item = (&'a str, &'a Value)>,
+    mut write: impl FnMut(&mut String, &Value) -> Result<(), EvalError>,
+) -> Result<(), EvalError> {
+    out.push('{');
+    for (i, (name, value)) in entries.enumerate() {
+        if i > 0 {
+            out.push_str(", ");
+        }
+        write_str(out, name);
+        out.push_str(": ");
+        write(out, value)?;
+    }
+    out.push('}');
+    Ok(())
+}
+
+/// Writes `items` as a JSON array with Python's `", "` separator, each item by `write`.
+pub(crate) fn write_array(
+    out: &mut String,
+    items: &[Value],
+    mut write: impl FnMut(&mut String, &Value) -> Result<(), EvalError>,
+) -> Result<(), EvalError> {
+    out.push('[');
+    for (i, item) in items.iter().enumerate() {
+        if i > 0 {
+            out.push_str(", ");
+        }
+        write(out, item)?;
+    }
+    out.push(']');
+    Ok(())
+}
+
 /// Writes an (interpolated) value's `get()` as Python's `json.dumps` would.
 pub(crate) fn write_py_json(out: &mut String, v: &Value) -> Result<(), EvalError> {
     match &*v.node {
         Node::Struct(fields) => {
-            out.push('{');
-            let mut first = true;
-            for (f, fv) in v.ty.fields().zip(fields.iter()) {
-                if let Some(fv) = fv {
-                    if !first {
-                        out.push_str(", ");
-                    }
-                    first = false;
-                    write_str(out, f.name());
-                    out.push_str(": ");
-                    write_py_json(out, fv)?;
-                }
-            }
-            out.push('}');
+            let set =
+                v.ty.fields()
+                    .zip(fields.iter())
+                    .filter_map(|(f, fv)| Some((f.name(), fv.as_ref()?)));
+            write_object(out, set, write_py_json)?;
         }
-        Node::List(items) => {
-            out.push('[');
-            for (i, x) in items.iter().enumerate() {
-                if i > 0 {
-                    out.push_str(", ");
-                }
-                write_py_json(out, x)?;
-            }
-            out.push(']');
-        }
+        Node::List(items) => write_array(out, items, write_py_json)?,
         Node::Scalar(s) => write_raw(out, &s.raw)?,
         Node::Map(_) | Node::Choice(_) => write_raw(out, &v.get())?,
     }

@@ -137,9 +137,9 @@ impl FieldSpec {
 /// A read-only view of one struct field's signature.
 pub struct FieldInfo<'a>(&'a Field);
 
-impl FieldInfo<'_> {
+impl<'a> FieldInfo<'a> {
     /// The field name.
-    pub fn name(&self) -> &str {
+    pub fn name(&self) -> &'a str {
         &self.0.name
     }
     /// The field type.

@@ -1322,7 +1322,7 @@ impl Value {
     /// Writes the interpolated value as JSON while interpolating it (the same traversal as
     /// `interpolate()`, without building the interpolated tree).
     fn write_json_in(&self, parent: Option<&Chain>, out: &mut String) -> Result<(), EvalError> {
-        use super::json::{write_py_json, write_raw, write_str};
+        use super::json::{write_array, write_object, write_py_json, write_raw, write_str};
         match &*self.node {
             Node::Struct(fields) => {
                 let me = match parent {
@@ -1330,34 +1330,19 @@ impl Value {
                     None => self.clone(),
                 };
                 let scopes = me.struct_chain();
-                out.push('{');
-                let mut first = true;
-                for (f, fv) in self.ty.fields().zip(fields.iter()) {
-                    if let Some(fv) = fv {
-                        if !first {
-                            out.push_str(", ");
-                        }
-                        first = false;
-                        write_str(out, f.name());
-                        out.push_str(": ");
-                        fv.write_json_in(Some(&scopes), out)?;
-                    }
-                }
-                out.push('}');
+                let set = self
+                    .ty
+                    .fields()
+                    .zip(fields.iter())
+                    .filter_map(|(f, fv)| Some((f.name(), fv.as_ref()?)));
+                write_object(out, set, |out, fv| fv.write_json_in(Some(&scopes), out))?;
             }
             Node::List(items) => {
                 let chain = match parent {
                     Some(p) => self.chain.concat(p),
                     None => self.chain.clone(),
                 };
-                out.push('[');
-                for (i, x) in items.iter().enumerate() {
-                    if i > 0 {
-                        out.push_str(", ");
-                    }
-                    x.write_json_in(Some(&chain), out)?;
-                }
-                out.push(']');
+                write_array(out, items, |out, x| x.write_json_in(Some(&chain), out))?;
             }
             Node::Scalar(s) => match &s.raw {
                 Raw::Str(text) => {
