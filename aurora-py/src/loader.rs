@@ -27,6 +27,11 @@ impl PythonLoader {
         key: &JobKey,
         user: &str,
     ) -> Result<(EvaluatedConfig, Vec<Py<PyAny>>), CommandError> {
+        // Say plainly that the file is missing or unreadable, before Python words it.
+        std::fs::File::open(source.path).map_err(|e| CommandError::ReadConfig {
+            path: source.path.display().to_string(),
+            source: e,
+        })?;
         let config = load_config(source.path).map_err(|e| CommandError::Load(e.to_string()))?;
         let evaluated = evaluate_config(&config.jobs, source, key, user)?;
         Ok((evaluated, config.hooks))

@@ -55,6 +55,14 @@ fn bad_input_gets_clear_errors_and_exit_codes() {
         2,
         "not a valid job",
     );
+    for missing in ["/nonexistent/job.aurora", "/nonexistent/job.json"] {
+        check(
+            &cluster,
+            &["create", "local/www-data/devel/j", missing],
+            2,
+            &format!("cannot read config file {missing}: No such file"),
+        );
+    }
 
     // The same job twice is refused by the scheduler.
     cluster.aurora_ok(&["create", "local/www-data/devel/j", job, "-j"]);
