@@ -707,9 +707,13 @@ mod tests {
     /// Every `raw_json` of the corpus converts to the `job_configuration` Aurora 0.6 made of it.
     #[test]
     fn corpus_raw_json_converts_like_aurora() {
-        let root = crate::test_support::corpus_dir()
-            .expect("the Aurora corpus is missing: set AURORA_CORPUS or put shared/ beside the repository")
-            .join("expected");
+        let Some(root) = crate::test_support::require(
+            crate::test_support::Input::Corpus,
+            "aurora-config job_json::corpus_raw_json_converts_like_aurora",
+        ) else {
+            return;
+        };
+        let root = root.join("expected");
         assert!(root.is_dir(), "the corpus is missing at {}", root.display());
         let mut checked = 0;
         let mut stack = vec![root];

@@ -245,7 +245,7 @@ fn ours(case: &Json) -> Json {
     })
 }
 
-fn theirs(python: &str, cases: &[Json]) -> Vec<Json> {
+fn theirs(python: &std::path::Path, cases: &[Json]) -> Vec<Json> {
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/difftest/oracle.py");
     let mut child = Command::new(python)
         .arg(script)
@@ -253,7 +253,7 @@ fn theirs(python: &str, cases: &[Json]) -> Vec<Json> {
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .unwrap_or_else(|e| panic!("cannot run {python} {script}: {e}"));
+        .unwrap_or_else(|e| panic!("cannot run {} {script}: {e}", python.display()));
     let mut input = String::new();
     for c in cases {
         input.push_str(&c.to_string());
@@ -264,7 +264,8 @@ fn theirs(python: &str, cases: &[Json]) -> Vec<Json> {
     let out = child.wait_with_output().expect("the oracle runs");
     assert!(
         out.status.success(),
-        "the oracle {python} {script} failed ({}): {}",
+        "the oracle {} {script} failed ({}): {}",
+        python.display(),
         out.status,
         String::from_utf8_lossy(&out.stderr)
     );
@@ -287,12 +288,11 @@ fn known_deviation(theirs: &Json) -> bool {
 
 #[test]
 fn engine_matches_real_pystachio() {
-    let Ok(python) = std::env::var("PYSTACHIO_PYTHON") else {
-        panic!(
-            "PYSTACHIO_PYTHON is not set. This test compares against the real pystachio 0.8.10: \
-             create a virtualenv (python3 -m venv /tmp/pyst && /tmp/pyst/bin/pip install \
-             pystachio==0.8.10) and run with PYSTACHIO_PYTHON=/tmp/pyst/bin/python"
-        );
+    let Some(python) = aurora_config::test_support::require(
+        aurora_config::test_support::Input::Pystachio,
+        "aurora-config difftest::engine_matches_real_pystachio",
+    ) else {
+        return;
     };
     let n: usize = std::env::var("DIFFTEST_CASES")
         .ok()

@@ -20,7 +20,10 @@ use serde_json::Value;
 const DEVIATIONS: &[(&str, &str)] = &[];
 
 fn corpus_root() -> Option<PathBuf> {
-    aurora_config::test_support::corpus_dir()
+    aurora_config::test_support::require(
+        aurora_config::test_support::Input::Corpus,
+        "aurora-bin corpus (every .aurora of the corpus through the embedded loader)",
+    )
 }
 
 fn expected_files(dir: &Path, out: &mut Vec<PathBuf>) {
@@ -164,8 +167,8 @@ fn set_user() {
 fn main() {
     set_user();
     let Some(root) = corpus_root() else {
-        eprintln!("corpus not found: set AURORA_CORPUS to the aurora-corpus directory");
-        std::process::exit(1);
+        // Skipped and recorded: a fresh clone has no corpus beside it.
+        return;
     };
     let configs = root.join("configs");
     let mut files = Vec::new();
