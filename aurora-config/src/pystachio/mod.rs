@@ -34,7 +34,7 @@ mod value;
 mod tests;
 
 pub use error::{BuildError, EvalError, FindError, InvalidRef};
-pub use mustache::MAX_ITERATIONS;
+pub use mustache::{MAX_ITERATIONS, clear_template_cache};
 pub use refs::{Component, Ref};
 pub use scope::{Env, EnvInput, EnvValue, Scope};
 pub use types::{FieldInfo, FieldSpec, Type};

@@ -1,24 +1,8 @@
 //! Python's text renderings of numbers and strings, which pystachio output depends on.
 
-/// Appends the decimal digits of an integer (faster than going through `fmt`).
+/// Appends the decimal digits of an integer, without going through `fmt`.
 pub fn push_int(out: &mut String, i: i64) {
-    let mut buf = [0u8; 20];
-    let mut n = i.unsigned_abs();
-    let mut pos = buf.len();
-    loop {
-        pos -= 1;
-        buf[pos] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    if i < 0 {
-        out.push('-');
-    }
-    for &b in &buf[pos..] {
-        out.push(char::from(b));
-    }
+    out.push_str(itoa::Buffer::new().format(i));
 }
 
 /// Appends Python `repr(float)` of `f`.
@@ -214,6 +198,22 @@ mod tests {
         ] {
             assert_eq!(py_float(f), s);
         }
+    }
+
+    #[test]
+    fn integers_append_their_digits() {
+        let mut out = String::from("x");
+        for i in [0, 7, -7, 1_000_000, i64::MIN, i64::MAX] {
+            push_int(&mut out, i);
+            out.push(' ');
+        }
+        assert_eq!(
+            out,
+            "x0 7 -7 1000000 -9223372036854775808 9223372036854775807 "
+        );
+        let mut f = String::new();
+        push_float(&mut f, 1e15);
+        assert_eq!(f, "1000000000000000.0");
     }
 
     #[test]

@@ -6,9 +6,9 @@
 //! `StructScopes` node) so building it never copies, and lookups visit each real scope once:
 //! the `super.` casts of a chain are searched only for refs that start with `super`.
 
-use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::Arc;
+
+use rustc_hash::FxHashMap;
 
 use super::error::{BuildError, EvalError};
 use super::pyfmt::py_float;
@@ -171,29 +171,9 @@ fn insert(table: &mut Table, key: Ref, v: EnvInput) -> Result<(), BuildError> {
     Ok(())
 }
 
-/// FNV-1a: environments are small and keyed by short names, so a simple hash beats SipHash.
-#[derive(Default)]
-pub(crate) struct Fnv(u64);
-
-impl Hasher for Fnv {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        let mut h = if self.0 == 0 {
-            0xcbf2_9ce4_8422_2325
-        } else {
-            self.0
-        };
-        for b in bytes {
-            h ^= u64::from(*b);
-            h = h.wrapping_mul(0x0100_0000_01b3);
-        }
-        self.0 = h;
-    }
-}
-
-type Table = HashMap<Ref, EnvValue, BuildHasherDefault<Fnv>>;
+/// Environments are small and keyed by short names: a fast non-cryptographic hash beats
+/// SipHash here, and no key comes from an adversary who could force collisions.
+type Table = FxHashMap<Ref, EnvValue>;
 
 /// A scope passed to [`Value::bind`] or [`Value::in_scope`]: an environment or an object
 /// (struct, list or map) searched by path.

@@ -315,7 +315,11 @@ pub fn evaluate_job(job: &Value) -> Result<EvaluatedJob, Vec<ConfigProblem>> {
             message: e.to_string(),
         }]
     };
-    let (interpolated, unbound) = job.interpolate().map_err(eval)?;
+    // Aurora 0.6 interpolates the job in its context (`job % context`) and then reads, checks
+    // and converts that interpolated job, which interpolates it once more: an escape `{{&x}}`
+    // is the literal `{{x}}` after the first pass and a reference in the second, bound or not.
+    let (job, _) = job.interpolate().map_err(eval)?;
+    let (_, unbound) = job.interpolate().map_err(eval)?;
     let fields = Fields(&job);
 
     // Type check with the instance bound, as the client does, reporting every failure.
@@ -363,7 +367,7 @@ pub fn evaluate_job(job: &Value) -> Result<EvaluatedJob, Vec<ConfigProblem>> {
             message: e.to_string(),
         }]
     };
-    let raw_json = interpolated.to_json().map_err(to_problem)?;
+    let raw_json = job.to_json().map_err(to_problem)?;
     let payload = job
         .with_fields([("update_config", Raw::Empty), ("instances", Raw::Empty)])
         .map_err(|e| {

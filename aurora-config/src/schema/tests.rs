@@ -342,3 +342,34 @@ fn more_rules() {
         "{p:?}"
     );
 }
+
+#[test]
+fn escapes_are_read_again_as_aurora_0_6_reads_them() {
+    // `{{&nowhere}}` is the literal `{{nowhere}}` once the job is interpolated in its context;
+    // Aurora 0.6 then reads that interpolated job again, where it is a reference nothing binds.
+    let text = job_json("").replace("echo {{role}}", "echo {{&nowhere}} {{&role}}");
+    let p = evaluate_job(&load_job_json(&text).unwrap()).unwrap_err();
+    assert!(
+        p.iter()
+            .any(|p| p.message == "Config contains unbound variables: {{nowhere}}"),
+        "{p:?}"
+    );
+    // What the job defines or binds resolves in the second reading, as on pystachio 0.8.10
+    // (interpolated text keeps its scopes): the process's own `name`, a `-E` binding. An
+    // escaped port is a port the job asks for.
+    let text = job_json("").replace(
+        "echo {{role}}",
+        "echo {{&name}} {{&build}} {{&thermos.ports[http]}}",
+    );
+    let j = bind_all(
+        &[load_job_json(&text).unwrap()],
+        &[parse_binding("build=7").unwrap()],
+    )
+    .unwrap()
+    .remove(0);
+    let ev = evaluate_job(&j).unwrap();
+    let cmdline = "echo hello 7 {{thermos.ports[http]}}";
+    assert_eq!(ev.raw_json["task"]["processes"][0]["cmdline"], cmdline);
+    assert_eq!(ev.executor_json["task"]["processes"][0]["cmdline"], cmdline);
+    assert_eq!(ev.ports, vec!["http".to_string()]);
+}
