@@ -4,7 +4,7 @@
 
 use std::collections::BTreeSet;
 use std::path::Path;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use aurora_config::job_json::{ConvertedJob, JobJson, JobJsonError};
 use aurora_config::pystachio::Value as ConfigValue;
@@ -13,6 +13,7 @@ use aurora_core::{JobKey, JobPath, ScheduleStatus, ScheduledTask};
 use serde_json::{Map, Value, json};
 
 use crate::hooks::{ClientHook, HookCall, HookedCall, HookedError, HookedMethod};
+use crate::render::{self, first_event_ms, format_ms, summarize};
 use crate::{ClientError, ClusterError, Clusters, SchedulerClient};
 
 /// Why a command failed; [`CommandError::exit_code`] maps it to the documented exit codes.
@@ -106,14 +107,7 @@ impl CommandError {
     }
 }
 
-/// What a command produced: text for people and the same as JSON for machines.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Output {
-    /// Human-readable lines.
-    pub text: String,
-    /// The machine-readable form.
-    pub json: Value,
-}
+pub use crate::render::Output;
 
 /// A job config file and how to read it.
 #[derive(Debug, Clone)]
@@ -155,6 +149,26 @@ pub trait ConfigLoader {
         key: &JobKey,
         user: &str,
     ) -> Result<LoadedJob<'s>, CommandError>;
+
+    /// Every job a config file defines, unbound and unevaluated (for `aurora validate`).
+    fn load_jobs(&self, source: &ConfigSource<'_>) -> Result<Vec<ConfigValue>, CommandError> {
+        read_json_job(source).map(|job| vec![job])
+    }
+}
+
+/// Reads a JSON config: one job in the Job schema, with defaults filled in.
+fn read_json_job(source: &ConfigSource<'_>) -> Result<ConfigValue, CommandError> {
+    let name = source.path.display().to_string();
+    let text = std::fs::read_to_string(source.path).map_err(|e| CommandError::ReadConfig {
+        path: name.clone(),
+        source: e,
+    })?;
+    schema::load_job_json(&text).map_err(|e| {
+        CommandError::Config(JobJsonError::Parse {
+            source_name: name,
+            message: e.to_string(),
+        })
+    })
 }
 
 /// Loads JSON job configs (`-j`): the Job schema as JSON, with defaults filled in.
@@ -168,17 +182,7 @@ impl ConfigLoader for JsonLoader {
         key: &JobKey,
         user: &str,
     ) -> Result<LoadedJob<'s>, CommandError> {
-        let name = source.path.display().to_string();
-        let text = std::fs::read_to_string(source.path).map_err(|e| CommandError::ReadConfig {
-            path: name.clone(),
-            source: e,
-        })?;
-        let job = schema::load_job_json(&text).map_err(|e| {
-            CommandError::Config(JobJsonError::Parse {
-                source_name: name.clone(),
-                message: e.to_string(),
-            })
-        })?;
+        let job = read_json_job(source)?;
         // A JSON config holds one job: it is taken whatever its name, then checked against
         // the key (as the original's `Job.json_load` did).
         let evaluated = evaluate_selected(&[job], source, key, user, false)?;
@@ -280,6 +284,60 @@ pub fn check_key(path: &str, converted: &ConvertedJob, key: &JobKey) -> Result<(
         });
     }
     Ok(())
+}
+
+/// `aurora inspect`: the job `key` of a config, for people or (`raw`) as the scheduler
+/// would get it.
+pub fn inspect(
+    loader: &dyn ConfigLoader,
+    source: &ConfigSource<'_>,
+    key: &JobKey,
+    user: &str,
+    raw: bool,
+) -> Result<Output, CommandError> {
+    let loaded = loader.load(source, key, user)?;
+    Ok(render::inspect(&loaded.raw, &loaded.converted.job, raw))
+}
+
+/// `aurora validate`: evaluates every job a config defines (bindings, validation,
+/// conversion), each selected by its own key; fails with the first invalid job.
+pub fn validate(
+    loader: &dyn ConfigLoader,
+    source: &ConfigSource<'_>,
+    user: &str,
+) -> Result<Output, CommandError> {
+    let jobs = loader.load_jobs(source)?;
+    let mut valid = Vec::with_capacity(jobs.len());
+    for job in &jobs {
+        let key = config_job_key(job).map_err(|(key, e)| {
+            CommandError::Load(format!(
+                "{}: a job has no valid key ({key}): {e}",
+                source.path.display()
+            ))
+        })?;
+        let ev = evaluate_config(std::slice::from_ref(job), source, &key, user)?;
+        valid.push((key, ev.converted.job.instance_count));
+    }
+    Ok(render::validated(&valid))
+}
+
+/// The cluster/role/environment/name a config job names, before any binding.
+fn config_job_key(job: &ConfigValue) -> Result<JobKey, (String, aurora_core::JobKeyError)> {
+    let field = |name: &str| -> String {
+        job.field(name)
+            .ok()
+            .flatten()
+            .and_then(|v| v.py_str().ok())
+            .unwrap_or_default()
+    };
+    let key = [
+        field("cluster"),
+        field("role"),
+        field("environment"),
+        field("name"),
+    ]
+    .join("/");
+    key.parse().map_err(|e| (key, e))
 }
 
 /// The scheduler client for the cluster of `key`.
@@ -422,27 +480,8 @@ fn latest_per_instance(mut tasks: Vec<ScheduledTask>) -> Vec<ScheduledTask> {
     out
 }
 
-fn first_event_ms(task: &ScheduledTask) -> i64 {
-    task.task_events
-        .first()
-        .map(|e| e.timestamp_ms)
-        .unwrap_or_default()
-}
-
 fn last_message(task: &ScheduledTask) -> Option<&str> {
     task.task_events.last().and_then(|e| e.message.as_deref())
-}
-
-fn summarize(tasks: &[ScheduledTask]) -> String {
-    let mut counts = std::collections::BTreeMap::new();
-    for t in tasks {
-        *counts.entry(t.status.as_str()).or_insert(0) += 1;
-    }
-    counts
-        .iter()
-        .map(|(s, n)| format!("{n} {s}"))
-        .collect::<Vec<_>>()
-        .join(", ")
 }
 
 /// `aurora kill` / `killall`: kills the job's tasks (or some instances), with the hooks of
@@ -585,156 +624,24 @@ pub fn cancel_update(
 
 /// `aurora admin get_locks CLUSTER`: every lock the scheduler holds.
 pub fn get_locks(client: &SchedulerClient) -> Result<Output, CommandError> {
-    let response = client.get_locks()?;
-    let mut text = String::new();
-    for lock in &response.locks {
-        text.push_str(&format!(
-            "{}  user: {}  since: {}  token: {}{}\n",
-            lock.key,
-            lock.user,
-            format_ms(lock.timestamp_ms),
-            lock.token,
-            lock.message
-                .as_deref()
-                .map(|m| format!("  message: {m}"))
-                .unwrap_or_default()
-        ));
-    }
-    if response.locks.is_empty() {
-        text.push_str("No locks held\n");
-    }
-    Ok(Output {
-        text,
-        json: json!(response),
-    })
-}
-
-fn format_ms(ms: i64) -> String {
-    format_time(UNIX_EPOCH + Duration::from_millis(u64::try_from(ms).unwrap_or(0)))
+    Ok(render::locks(&client.get_locks()?))
 }
 
 /// `aurora status`: every task of the job, active then inactive, with events.
 pub fn status(client: &SchedulerClient, key: &JobKey) -> Result<Output, CommandError> {
-    let mut tasks = client.job_tasks(key, &[])?.tasks;
-    tasks.sort_by_key(|t| (t.instance(), first_event_ms(t)));
-    let (active, inactive): (Vec<_>, Vec<_>) = tasks.iter().partition(|t| t.status.is_active());
-    let mut text = String::new();
-    if tasks.is_empty() {
-        text.push_str(&format!("No tasks found for job {key}\n"));
-    }
-    for (title, group) in [("Active", &active), ("Inactive", &inactive)] {
-        if group.is_empty() {
-            continue;
-        }
-        text.push_str(&format!("{title} tasks ({}):\n", group.len()));
-        for task in group {
-            render_task(&mut text, task);
-        }
-    }
-    let json = json!({"job": key.to_string(), "tasks": tasks});
-    Ok(Output { text, json })
-}
-
-fn render_task(out: &mut String, task: &ScheduledTask) {
-    let a = &task.assigned_task;
-    let r = &a.task.resources;
-    out.push_str(&format!(
-        "  instance {}  {}  host {}\n",
-        a.instance_id,
-        task.status,
-        a.slave_host.as_deref().unwrap_or("-")
-    ));
-    out.push_str(&format!("    task id: {}\n", a.task_id));
-    out.push_str(&format!(
-        "    cpus: {:.2}, ram: {} MB, disk: {} MB\n",
-        r.cpu,
-        r.ram_bytes >> 20,
-        r.disk_bytes >> 20
-    ));
-    if !a.assigned_ports.is_empty() {
-        let ports: Vec<String> = a
-            .assigned_ports
-            .iter()
-            .map(|(n, p)| format!("{n}={p}"))
-            .collect();
-        out.push_str(&format!("    ports: {}\n", ports.join(", ")));
-    }
-    if task.failure_count > 0 {
-        out.push_str(&format!("    failure count: {}\n", task.failure_count));
-    }
-    out.push_str("    events:\n");
-    for event in &task.task_events {
-        let when =
-            UNIX_EPOCH + Duration::from_millis(u64::try_from(event.timestamp_ms).unwrap_or(0));
-        out.push_str(&format!(
-            "      {} {}{}\n",
-            format_time(when),
-            event.status,
-            event
-                .message
-                .as_deref()
-                .map(|m| format!(": {m}"))
-                .unwrap_or_default()
-        ));
-    }
-}
-
-fn format_time(when: SystemTime) -> String {
-    humantime::format_rfc3339_millis(when).to_string()
+    Ok(render::status(key, &client.job_tasks(key, &[])?.tasks))
 }
 
 /// `aurora list_jobs CLUSTER/ROLE[/ENV[/NAME]]`: the jobs under a path, with task counts.
 pub fn list_jobs(client: &SchedulerClient, path: &JobPath) -> Result<Output, CommandError> {
     let mut jobs = client.list_jobs(path.role())?.jobs;
     jobs.retain(|j| path.contains(&j.key));
-    let mut text = String::new();
-    for job in &jobs {
-        let counts: Vec<String> = job
-            .task_counts
-            .iter()
-            .map(|(status, n)| format!("{n} {status}"))
-            .collect();
-        text.push_str(&format!(
-            "{}  instances: {}  tasks: {}\n",
-            job.key,
-            job.instance_count,
-            if counts.is_empty() {
-                "none".to_owned()
-            } else {
-                counts.join(", ")
-            }
-        ));
-    }
-    if jobs.is_empty() {
-        text.push_str(&format!("No jobs under {path}\n"));
-    }
-    Ok(Output {
-        text,
-        json: json!({ "jobs": jobs }),
-    })
+    Ok(render::list_jobs(path, &jobs))
 }
 
 /// `aurora get_quota CLUSTER/ROLE`: the role's production quota and consumption.
 pub fn get_quota(client: &SchedulerClient, role: &str) -> Result<Output, CommandError> {
-    let quota = client.get_quota(role)?;
-    let line = |name: &str, r: &aurora_core::ResourceAggregate| {
-        format!(
-            "  {name:<26} cpu: {:.2}  ram: {} MB  disk: {} MB\n",
-            r.cpu,
-            r.ram_bytes >> 20,
-            r.disk_bytes >> 20
-        )
-    };
-    let text = format!(
-        "Quota of role {role}:\n{}{}{}",
-        line("allocated (production)", &quota.quota),
-        line("used by production tasks", &quota.prod_consumption),
-        line("used by other tasks", &quota.non_prod_consumption)
-    );
-    Ok(Output {
-        text,
-        json: json!(quota),
-    })
+    Ok(render::quota(&client.get_quota(role)?))
 }
 
 /// `aurora restart`: kills running instances so that they are rescheduled.
@@ -812,17 +719,12 @@ pub fn maintenance(
         Some(step) => client.maintenance(step, hosts)?,
         None => client.maintenance_status()?,
     };
-    let mut text = String::new();
-    for (host, mode) in &response.hosts {
-        text.push_str(&format!("{host}: {mode:?}\n"));
-    }
-    if response.hosts.is_empty() {
-        text.push_str("No host is in maintenance\n");
-    }
-    Ok(Output {
-        text,
-        json: json!(response),
-    })
+    Ok(render::maintenance(&response))
+}
+
+/// `aurora admin scheduler_backup_now`: writes a backup on the scheduler's machine.
+pub fn backup(client: &SchedulerClient) -> Result<Output, CommandError> {
+    Ok(render::backup(&client.backup()?))
 }
 
 #[cfg(test)]
@@ -860,7 +762,8 @@ mod tests {
                         name: "AuroraExecutor".into(),
                         data: "{}".into(),
                     },
-                },
+                }
+                .into(),
                 assigned_ports: [("http".to_owned(), 31000)].into(),
             },
             status,
@@ -894,19 +797,6 @@ mod tests {
         assert_eq!(latest.len(), 2);
         assert_eq!(latest[0].status, ScheduleStatus::Running);
         assert_eq!(summarize(&latest), "1 FINISHED, 1 RUNNING");
-    }
-
-    #[test]
-    fn renders_a_task_readably() {
-        let mut out = String::new();
-        render_task(
-            &mut out,
-            &task(3, ScheduleStatus::Running, 1_700_000_000_000),
-        );
-        assert_eq!(
-            out,
-            "  instance 3  RUNNING  host h1\n    task id: t3-1700000000000\n    cpus: 0.50, ram: 64 MB, disk: 32 MB\n    ports: http=31000\n    events:\n      2023-11-14T22:13:20.000Z PENDING\n      2023-11-14T22:13:21.500Z RUNNING: why\n"
-        );
     }
 
     #[test]

@@ -1,5 +1,5 @@
-//! `aurora`: the Aurora client. Parses arguments and prints; the commands live in
-//! `aurora_client::commands`.
+//! `aurora`: the Aurora client. Parses arguments, wires in the embedded Python config loader
+//! and prints; the commands and their output live in `aurora_client` (`cli::run`).
 //!
 //! Config files are `.aurora` files (Python, run in the interpreter embedded in this binary;
 //! only the system's libpython is needed) or, with `-j`/`--json` or a `.json` extension, JSON
@@ -15,13 +15,14 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use aurora_client::Clusters;
-use aurora_client::commands::{self, ConfigLoader, ConfigSource, LoadedJob, Output, WaitUntil};
+use aurora_client::cli::{self, ConfigArg, MaintenanceStep, Request};
+use aurora_client::commands::{
+    self, CommandError, ConfigLoader, ConfigSource, LoadedJob, WaitUntil,
+};
+use aurora_config::pystachio::Value as ConfigValue;
 use aurora_core::{InstanceSet, JobKey, JobPath};
 use aurora_py::PythonLoader;
 use clap::{Parser, Subcommand, ValueEnum};
-
-mod inspect;
 
 #[derive(Parser)]
 #[command(
@@ -243,7 +244,117 @@ enum AdminCommand {
     },
 }
 
-fn run_admin(clusters: &Clusters, command: AdminCommand) -> Result<Output, commands::CommandError> {
+impl SourceArgs {
+    fn config(self, path: PathBuf) -> ConfigArg {
+        ConfigArg {
+            path,
+            bindings: self.bindings,
+            json: self.json_config,
+        }
+    }
+}
+
+impl WaitState {
+    fn wait_until(self) -> WaitUntil {
+        match self {
+            WaitState::Pending => WaitUntil::Pending,
+            WaitState::Running => WaitUntil::Running,
+            WaitState::Finished => WaitUntil::Finished,
+        }
+    }
+}
+
+/// The library request a command line asks for.
+fn request(command: Command) -> Request {
+    let wait = |no_wait: bool, secs: u64| (!no_wait).then(|| Duration::from_secs(secs));
+    let instances = |shards: Option<InstanceSet>| shards.map(|s| s.iter().collect());
+    match command {
+        Command::Create {
+            job_key,
+            config,
+            source,
+            wait_until,
+            wait_timeout_secs,
+        } => Request::Create {
+            job_key,
+            config: source.config(config),
+            wait_until: wait_until.wait_until(),
+            wait_timeout: Duration::from_secs(wait_timeout_secs),
+        },
+        Command::Status {
+            job_key,
+            config,
+            source,
+        } => Request::Status {
+            job_key,
+            config: config.map(|c| source.config(c)),
+        },
+        Command::Validate { config, bindings } => Request::Validate {
+            config: ConfigArg {
+                path: config,
+                bindings,
+                json: false,
+            },
+        },
+        Command::Inspect {
+            job_key,
+            config,
+            source,
+            raw,
+        } => Request::Inspect {
+            job_key,
+            config: source.config(config),
+            raw,
+        },
+        Command::Kill {
+            job_key,
+            config,
+            source,
+            shards,
+            no_wait,
+            wait_timeout_secs,
+        } => Request::Kill {
+            job_key,
+            config: config.map(|c| source.config(c)),
+            instances: instances(shards),
+            wait_timeout: wait(no_wait, wait_timeout_secs),
+        },
+        Command::Killall {
+            job_key,
+            config,
+            source,
+            no_wait,
+            wait_timeout_secs,
+        } => Request::Kill {
+            job_key,
+            config: config.map(|c| source.config(c)),
+            instances: None,
+            wait_timeout: wait(no_wait, wait_timeout_secs),
+        },
+        Command::Restart { job_key, shards } => Request::Restart {
+            job_key,
+            instances: instances(shards),
+        },
+        Command::CancelUpdate {
+            job_key,
+            config,
+            source,
+        } => Request::CancelUpdate {
+            job_key,
+            config: config.map(|c| source.config(c)),
+        },
+        Command::ListJobs { path } => Request::ListJobs { path },
+        Command::GetQuota { path } => Request::GetQuota { path },
+        Command::Admin(admin) => admin_request(admin),
+    }
+}
+
+fn admin_request(command: AdminCommand) -> Request {
+    let step = |cluster, step, hosts| Request::Maintenance {
+        cluster,
+        step,
+        hosts,
+    };
     match command {
         AdminCommand::SetQuota {
             cluster,
@@ -251,42 +362,25 @@ fn run_admin(clusters: &Clusters, command: AdminCommand) -> Result<Output, comma
             cpu,
             ram,
             disk,
-        } => {
-            let client = commands::client_for(clusters, &cluster)?;
-            commands::set_quota(&client, &role, cpu, ram, disk)
+        } => Request::SetQuota {
+            cluster,
+            role,
+            cpu,
+            ram_bytes: ram,
+            disk_bytes: disk,
+        },
+        AdminCommand::HostDeactivate { cluster, hosts } => {
+            step(cluster, Some(MaintenanceStep::Start), hosts)
         }
-        AdminCommand::HostDeactivate { cluster, hosts } => commands::maintenance(
-            &commands::client_for(clusters, &cluster)?,
-            Some("start"),
-            hosts,
-        ),
-        AdminCommand::HostDrain { cluster, hosts } => commands::maintenance(
-            &commands::client_for(clusters, &cluster)?,
-            Some("drain"),
-            hosts,
-        ),
-        AdminCommand::HostActivate { cluster, hosts } => commands::maintenance(
-            &commands::client_for(clusters, &cluster)?,
-            Some("end"),
-            hosts,
-        ),
-        AdminCommand::HostStatus { cluster } => {
-            commands::maintenance(&commands::client_for(clusters, &cluster)?, None, Vec::new())
+        AdminCommand::HostDrain { cluster, hosts } => {
+            step(cluster, Some(MaintenanceStep::Drain), hosts)
         }
-        AdminCommand::GetLocks { cluster } => {
-            commands::get_locks(&commands::client_for(clusters, &cluster)?)
+        AdminCommand::HostActivate { cluster, hosts } => {
+            step(cluster, Some(MaintenanceStep::End), hosts)
         }
-        AdminCommand::Backup { cluster } => {
-            let client = commands::client_for(clusters, &cluster)?;
-            let backup = client.backup()?;
-            Ok(Output {
-                text: format!(
-                    "Backup {} written to {} on the scheduler\n",
-                    backup.name, backup.path
-                ),
-                json: serde_json::json!(backup),
-            })
-        }
+        AdminCommand::HostStatus { cluster } => step(cluster, None, Vec::new()),
+        AdminCommand::GetLocks { cluster } => Request::GetLocks { cluster },
+        AdminCommand::Backup { cluster } => Request::Backup { cluster },
     }
 }
 
@@ -299,175 +393,37 @@ fn parse_binding(s: &str) -> Result<(String, String), String> {
     }
 }
 
-fn submitting_user() -> String {
-    std::env::var("USER")
-        .or_else(|_| std::env::var("LOGNAME"))
-        .unwrap_or_else(|_| "unknown".to_owned())
-}
+/// The embedded Python loader, which also reads every job of an `.aurora` file for
+/// `validate`.
+struct Loader;
 
-/// Loads the job `key` from a config file: JSON with `-j` or a `.json` name, else `.aurora`.
-fn load(
-    path: &PathBuf,
-    args: &SourceArgs,
-    key: &JobKey,
-) -> Result<LoadedJob<'static>, commands::CommandError> {
-    static LOADER: PythonLoader = PythonLoader;
-    let json = args.json_config || path.extension().is_some_and(|e| e == "json");
-    let source = ConfigSource {
-        path,
-        json,
-        bindings: &args.bindings,
-    };
-    LOADER.load(&source, key, &submitting_user())
-}
-
-/// Loads the config a command was given only for its hooks, if it was given one.
-fn load_optional(
-    path: Option<&PathBuf>,
-    args: &SourceArgs,
-    key: &JobKey,
-) -> Result<Option<LoadedJob<'static>>, commands::CommandError> {
-    path.map(|p| load(p, args, key)).transpose()
-}
-
-fn run(cli: Cli) -> Result<Output, commands::CommandError> {
-    let mut progress = |line: &str| eprintln!("INFO] {line}");
-    if let Command::Inspect {
-        job_key,
-        config,
-        source,
-        raw,
-    } = &cli.command
-    {
-        let loaded = load(config, source, job_key)?;
-        return Ok(inspect::render(&loaded, *raw));
+impl ConfigLoader for Loader {
+    fn load<'s>(
+        &'s self,
+        source: &ConfigSource<'_>,
+        key: &JobKey,
+        user: &str,
+    ) -> Result<LoadedJob<'s>, CommandError> {
+        PythonLoader.load(source, key, user)
     }
-    if let Command::Validate { config, bindings } = &cli.command {
-        return inspect::validate(config, bindings, &submitting_user());
-    }
-    let clusters = Clusters::discover()?;
-    match cli.command {
-        Command::Create {
-            job_key,
-            config,
-            source,
-            wait_until,
-            wait_timeout_secs,
-        } => {
-            let loaded = load(&config, &source, &job_key)?;
-            let client = commands::client_for(&clusters, job_key.cluster())?;
-            let wait = match wait_until {
-                WaitState::Pending => WaitUntil::Pending,
-                WaitState::Running => WaitUntil::Running,
-                WaitState::Finished => WaitUntil::Finished,
-            };
-            commands::create(
-                &client,
-                &loaded,
-                wait,
-                Duration::from_secs(wait_timeout_secs),
-                &mut progress,
-            )
+
+    fn load_jobs(&self, source: &ConfigSource<'_>) -> Result<Vec<ConfigValue>, CommandError> {
+        if source.json {
+            return commands::JsonLoader.load_jobs(source);
         }
-        Command::Status {
-            job_key,
-            config,
-            source,
-        } => {
-            if let Some(config) = &config {
-                load(config, &source, &job_key)?;
-            }
-            let client = commands::client_for(&clusters, job_key.cluster())?;
-            commands::status(&client, &job_key)
-        }
-        Command::Kill {
-            job_key,
-            config,
-            source,
-            shards,
-            no_wait,
-            wait_timeout_secs,
-        } => {
-            let wait = (!no_wait).then(|| Duration::from_secs(wait_timeout_secs));
-            let instances = shards.map(|s| s.iter().collect());
-            let loaded = load_optional(config.as_ref(), &source, &job_key)?;
-            let client = commands::client_for(&clusters, job_key.cluster())?;
-            commands::kill(
-                &client,
-                &job_key,
-                instances,
-                loaded.as_ref(),
-                wait,
-                &mut progress,
-            )
-        }
-        Command::Killall {
-            job_key,
-            config,
-            source,
-            no_wait,
-            wait_timeout_secs,
-        } => {
-            let wait = (!no_wait).then(|| Duration::from_secs(wait_timeout_secs));
-            let loaded = load_optional(config.as_ref(), &source, &job_key)?;
-            let client = commands::client_for(&clusters, job_key.cluster())?;
-            commands::kill(
-                &client,
-                &job_key,
-                None,
-                loaded.as_ref(),
-                wait,
-                &mut progress,
-            )
-        }
-        Command::CancelUpdate {
-            job_key,
-            config,
-            source,
-        } => {
-            let loaded = load_optional(config.as_ref(), &source, &job_key)?;
-            let client = commands::client_for(&clusters, job_key.cluster())?;
-            commands::cancel_update(&client, &job_key, loaded.as_ref(), &mut progress)
-        }
-        Command::Restart { job_key, shards } => {
-            let client = commands::client_for(&clusters, job_key.cluster())?;
-            commands::restart(&client, &job_key, shards.map(|s| s.iter().collect()))
-        }
-        Command::ListJobs { path } => {
-            let client = commands::client_for(&clusters, path.cluster())?;
-            commands::list_jobs(&client, &path)
-        }
-        Command::GetQuota { path } => {
-            let Some(role) = path.role() else {
-                return Err(commands::CommandError::Unsupported(format!(
-                    "get_quota needs cluster/role, not {path}"
-                )));
-            };
-            let client = commands::client_for(&clusters, path.cluster())?;
-            commands::get_quota(&client, role)
-        }
-        Command::Admin(admin) => run_admin(&clusters, admin),
-        Command::Inspect { .. } | Command::Validate { .. } => {
-            Err(commands::CommandError::Unsupported(
-                "inspect and validate are handled before cluster discovery".to_owned(),
-            ))
-        }
+        aurora_py::load_config(source.path)
+            .map(|config| config.jobs)
+            .map_err(|e| CommandError::Load(e.to_string()))
     }
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let json = cli.write_json;
-    match run(cli) {
+    // Progress goes to stderr so that stdout stays the command's answer (e.g. JSON).
+    let mut log = |line: &str| eprintln!("INFO] {line}");
+    match cli::run(request(cli.command), &Loader, &mut log) {
         Ok(output) => {
-            if json {
-                println!(
-                    "{}",
-                    serde_json::to_string_pretty(&output.json).unwrap_or_default()
-                );
-            } else {
-                print!("{}", output.text);
-            }
+            print!("{}", output.printable(cli.write_json));
             ExitCode::SUCCESS
         }
         Err(e) => {
