@@ -4,6 +4,7 @@
 //! process I/O; callers hand it text and get values or every problem found.
 
 pub mod job_json;
+pub mod process_order;
 pub mod pystachio;
 pub mod schema;
 #[doc(hidden)]

@@ -1,8 +1,9 @@
 //! The Thermos task as the runner receives it (the `task` object of an Aurora job's JSON), and
 //! its validation into a process dependency graph before anything runs.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 
+use aurora_config::process_order::{ProcessFacts, process_dependencies};
 use serde::{Deserialize, Serialize};
 
 /// A Thermos task: a set of processes, the order constraints between them and the task-wide
@@ -131,65 +132,34 @@ impl TaskSpec {
         if self.processes.is_empty() {
             problems.push("it has no processes".to_owned());
         }
-        let mut index: BTreeMap<&str, usize> = BTreeMap::new();
-        for (i, p) in self.processes.iter().enumerate() {
+        let mut seen = BTreeSet::new();
+        for p in &self.processes {
             if let Some(why) = invalid_name(&p.name) {
                 problems.push(format!("process name {:?} is invalid: {why}", p.name));
             }
-            if index.insert(p.name.as_str(), i).is_some() {
+            if !seen.insert(p.name.as_str()) {
                 problems.push(format!("process name {:?} is used twice", p.name));
             }
         }
-        let mut deps: Vec<BTreeSet<usize>> = vec![BTreeSet::new(); self.processes.len()];
-        for c in &self.constraints {
-            let mut prev: Option<usize> = None;
-            for name in &c.order {
-                let Some(&i) = index.get(name.as_str()) else {
-                    problems.push(format!(
-                        "order constraint {:?} names {name:?}, which is not a process of the task",
-                        c.order
-                    ));
-                    prev = None;
-                    continue;
-                };
-                if let Some(j) = prev {
-                    let (before, after) = (&self.processes[j], &self.processes[i]);
-                    if before.is_final != after.is_final {
-                        problems.push(format!(
-                            "order constraint {:?} mixes final and regular processes ({:?} and {:?})",
-                            c.order, before.name, after.name
-                        ));
-                    } else if before.daemon {
-                        problems.push(format!(
-                            "process {:?} may not depend on daemon process {:?}",
-                            after.name, before.name
-                        ));
-                    } else if before.ephemeral && !after.ephemeral {
-                        problems.push(format!(
-                            "process {:?} may not depend on ephemeral process {:?}",
-                            after.name, before.name
-                        ));
-                    } else if i == j {
-                        problems.push(format!("process {:?} depends on itself", after.name));
-                    } else {
-                        deps[i].insert(j);
-                    }
-                }
-                prev = Some(i);
-            }
-        }
-        if let Some(cycle) = find_cycle(&deps) {
-            let names: Vec<&str> = cycle
-                .iter()
-                .map(|&i| self.processes[i].name.as_str())
-                .collect();
-            problems.push(format!(
-                "the order constraints form a cycle: {}",
-                names.join(" -> ")
-            ));
-        }
+        let facts: Vec<ProcessFacts<'_>> = self
+            .processes
+            .iter()
+            .map(|p| ProcessFacts {
+                name: &p.name,
+                daemon: p.daemon,
+                ephemeral: p.ephemeral,
+                is_final: p.is_final,
+            })
+            .collect();
+        let constraints: Vec<Vec<String>> =
+            self.constraints.iter().map(|c| c.order.clone()).collect();
+        // The same rule as the client's config validation, from aurora-config.
+        let deps = process_dependencies(&facts, &constraints).unwrap_or_else(|order| {
+            problems.extend(order.iter().map(ToString::to_string));
+            Vec::new()
+        });
         if problems.is_empty() {
-            Ok(deps.into_iter().map(|d| d.into_iter().collect()).collect())
+            Ok(deps)
         } else {
             Err(InvalidTask {
                 task: self.name.clone(),
@@ -228,46 +198,6 @@ fn invalid_name(name: &str) -> Option<&'static str> {
     } else {
         None
     }
-}
-
-/// Returns the processes of one dependency cycle, first one repeated at the end.
-fn find_cycle(deps: &[BTreeSet<usize>]) -> Option<Vec<usize>> {
-    // 0 = unvisited, 1 = on the current path, 2 = done.
-    let mut mark = vec![0u8; deps.len()];
-    let mut path = Vec::new();
-    fn visit(
-        n: usize,
-        deps: &[BTreeSet<usize>],
-        mark: &mut [u8],
-        path: &mut Vec<usize>,
-    ) -> Option<Vec<usize>> {
-        mark[n] = 1;
-        path.push(n);
-        for &d in &deps[n] {
-            if mark[d] == 1 {
-                let start = path.iter().position(|&p| p == d).unwrap_or(0);
-                let mut cycle: Vec<usize> = path[start..].iter().rev().copied().collect();
-                cycle.push(cycle[0]);
-                return Some(cycle);
-            }
-            if mark[d] == 0
-                && let Some(c) = visit(d, deps, mark, path)
-            {
-                return Some(c);
-            }
-        }
-        path.pop();
-        mark[n] = 2;
-        None
-    }
-    for n in 0..deps.len() {
-        if mark[n] == 0
-            && let Some(c) = visit(n, deps, &mut mark, &mut path)
-        {
-            return Some(c);
-        }
-    }
-    None
 }
 
 #[cfg(test)]
@@ -316,7 +246,7 @@ mod tests {
         );
         check(
             &t(r#"[{"order":["a","z"]}]"#),
-            Err(&["\"z\"", "not a process"]),
+            Err(&["Unknown process \"z\"", "not a process of the task"]),
         );
         check(
             r#"{"name":"t","processes":[{"name":".a","cmdline":"x"},{"name":"b/c","cmdline":"x"},{"name":"d","cmdline":"x"},{"name":"d","cmdline":"x"}]}"#,
@@ -327,7 +257,7 @@ mod tests {
                 "constraints":[{"order":["a","b"]},{"order":["b","f"]},{"order":["e","b"]}]}"#,
             Err(&[
                 "daemon process \"a\"",
-                "mixes final",
+                "Final and non-final processes cannot be ordered together",
                 "ephemeral process \"e\"",
             ]),
         );
@@ -342,9 +272,6 @@ mod tests {
         )
         .unwrap();
         let e = t.dependencies().unwrap_err().to_string();
-        assert!(
-            e.contains("cycle: a -> b -> a") || e.contains("cycle: b -> a -> b"),
-            "{e}"
-        );
+        assert!(e.contains("contain a cycle: a -> b -> a"), "{e}");
     }
 }

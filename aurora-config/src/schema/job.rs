@@ -6,6 +6,7 @@ use std::collections::{BTreeSet, HashMap};
 use serde_json::Value as Json;
 
 use super::{MB, schema};
+use crate::process_order::{ProcessFacts, process_dependencies};
 use crate::pystachio::{
     BuildError, Component, Env, EnvInput, EvalError, Raw, Ref, Scope, Value, pyfmt::py_parse_int,
 };
@@ -563,105 +564,44 @@ fn validate_task(task: &Value, pr: &mut Problems) {
             final_: pf.boolean("final").unwrap_or(false),
         });
     }
-    let mut deps: Vec<Vec<usize>> = vec![Vec::new(); procs.len()];
-    if let Some(cons) = tf.get("constraints") {
-        for (ci, c) in cons.elements().iter().enumerate() {
-            let path = format!("task.constraints[{ci}].order");
-            let Some(order) = c.raw_field("order") else {
-                continue;
+    let constraints: Vec<Vec<String>> = tf
+        .get("constraints")
+        .map(|cons| {
+            cons.elements()
+                .iter()
+                .map(|c| {
+                    c.raw_field("order")
+                        .map(|order| {
+                            order
+                                .elements()
+                                .iter()
+                                .map(|n| n.py_str().unwrap_or_default())
+                                .collect()
+                        })
+                        .unwrap_or_default()
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let facts: Vec<ProcessFacts<'_>> = procs
+        .iter()
+        .map(|p| ProcessFacts {
+            name: &p.name,
+            daemon: p.daemon,
+            ephemeral: p.ephemeral,
+            is_final: p.final_,
+        })
+        .collect();
+    // The runner checks the same rule (aurora-thermos calls this function too).
+    if let Err(problems) = process_dependencies(&facts, &constraints) {
+        for problem in problems {
+            let path = match problem.constraint {
+                Some(ci) => format!("task.constraints[{ci}].order"),
+                None => "task.constraints".to_owned(),
             };
-            let mut ids = Vec::new();
-            for n in order.elements() {
-                let name = n.py_str().unwrap_or_default();
-                match index.get(&name) {
-                    Some(&i) => ids.push(i),
-                    None => pr.add(
-                        &path,
-                        format!("Unknown process {name:?} in order constraint"),
-                    ),
-                }
-            }
-            if ids.iter().any(|&i| procs[i].final_) && ids.iter().any(|&i| !procs[i].final_) {
-                pr.add(
-                    &path,
-                    "Invalid process dependencies! Final and non-final processes cannot be ordered \
-                     together",
-                );
-            }
-            for w in ids.windows(2) {
-                let (before, after) = (&procs[w[0]], &procs[w[1]]);
-                if before.daemon {
-                    pr.add(
-                        &path,
-                        format!(
-                            "Process {:?} depends on daemon process {:?}",
-                            after.name, before.name
-                        ),
-                    );
-                }
-                if before.ephemeral && !after.ephemeral {
-                    pr.add(
-                        &path,
-                        format!(
-                            "Non-ephemeral process {:?} depends on ephemeral process {:?}",
-                            after.name, before.name
-                        ),
-                    );
-                }
-                if !deps[w[1]].contains(&w[0]) {
-                    deps[w[1]].push(w[0]);
-                }
-            }
+            pr.add(&path, problem.to_string());
         }
     }
-    if let Some(cycle) = find_cycle(&deps) {
-        let names: Vec<&str> = cycle.iter().map(|&i| procs[i].name.as_str()).collect();
-        pr.add(
-            "task.constraints",
-            format!(
-                "Process dependencies contain a cycle: {}",
-                names.join(" -> ")
-            ),
-        );
-    }
-}
-
-fn find_cycle(deps: &[Vec<usize>]) -> Option<Vec<usize>> {
-    // 0 = unvisited, 1 = on the stack, 2 = done.
-    fn visit(
-        n: usize,
-        deps: &[Vec<usize>],
-        state: &mut [u8],
-        stack: &mut Vec<usize>,
-    ) -> Option<Vec<usize>> {
-        state[n] = 1;
-        stack.push(n);
-        for &d in &deps[n] {
-            if state[d] == 1 {
-                let start = stack.iter().position(|&x| x == d).unwrap_or(0);
-                let mut cycle = stack[start..].to_vec();
-                cycle.push(d);
-                return Some(cycle);
-            }
-            if state[d] == 0
-                && let Some(c) = visit(d, deps, state, stack)
-            {
-                return Some(c);
-            }
-        }
-        stack.pop();
-        state[n] = 2;
-        None
-    }
-    let mut state = vec![0u8; deps.len()];
-    for n in 0..deps.len() {
-        if state[n] == 0
-            && let Some(c) = visit(n, deps, &mut state, &mut Vec::new())
-        {
-            return Some(c);
-        }
-    }
-    None
 }
 
 enum PortTarget {
