@@ -13,7 +13,8 @@ use aurora_core::api::{
 };
 use aurora_core::{AssignedTask, ScheduleStatus, TaskId};
 
-use crate::observe::{TaskView, find_checkpoints};
+use crate::layout::TaskLayout;
+use crate::observe::TaskView;
 use crate::runner::{RunOptions, RunSpec, RunnerHandle, TaskRunner, UserMode};
 use crate::template::{Bindings, bind_task};
 use crate::{TaskState, TaskStatus};
@@ -52,12 +53,12 @@ pub enum AgentError {
     #[error("scheduler URL {0:?} is not valid: use http://HOST:PORT")]
     SchedulerUrl(String),
     /// The work directory cannot be used.
-    #[error("cannot use work directory {path}: {source}")]
+    #[error("cannot use work directory {}: {error}", path.display())]
     WorkDir {
         /// The directory.
         path: PathBuf,
         /// The cause.
-        source: std::io::Error,
+        error: std::io::Error,
     },
     /// The HTTP client could not be built.
     #[error("cannot set up the HTTP client: {0}")]
@@ -106,9 +107,9 @@ pub fn machine_resources(
             what: "the RAM size",
             why: e.to_string(),
         })?;
-    std::fs::create_dir_all(work_dir).map_err(|source| AgentError::WorkDir {
+    std::fs::create_dir_all(work_dir).map_err(|error| AgentError::WorkDir {
         path: work_dir.to_owned(),
-        source,
+        error,
     })?;
     let disk_bytes = nix::sys::statvfs::statvfs(work_dir)
         .map(|s| s.blocks_available().saturating_mul(s.fragment_size()))
@@ -186,10 +187,10 @@ impl Agent {
             return Err(AgentError::SchedulerUrl(config.scheduler));
         }
         config.scheduler = url;
-        std::fs::create_dir_all(config.work_dir.join("tasks")).map_err(|source| {
+        std::fs::create_dir_all(config.work_dir.join("tasks")).map_err(|error| {
             AgentError::WorkDir {
                 path: config.work_dir.clone(),
-                source,
+                error,
             }
         })?;
         config
@@ -434,7 +435,7 @@ impl Agent {
     /// over (their processes reattached), ended ones whose last status was never acknowledged
     /// are reported again. All of them are listed in the registration.
     fn rediscover(&self) {
-        for (id, path) in find_checkpoints(&self.config.work_dir.join("tasks"), "checkpoint") {
+        for (id, path) in TaskLayout::Executor.find(&self.config.work_dir) {
             let task_id = TaskId(id.clone());
             if lock(&self.shared.tasks).contains_key(&task_id) {
                 continue;
@@ -715,7 +716,7 @@ impl TaskContext {
             extra: BTreeMap::new(),
         };
         let bound = bind_task(&data, &bindings).map_err(|e| e.to_string())?;
-        let dir = self.work_dir.join("tasks").join(id);
+        let layout = TaskLayout::Executor;
         let options = RunOptions {
             user_mode: self.user_mode,
             health: bound.health_check,
@@ -724,8 +725,8 @@ impl TaskContext {
         Ok(RunSpec {
             task: bound.task,
             task_id: id.to_owned(),
-            sandbox: dir.join("sandbox"),
-            checkpoint: dir.join("checkpoint"),
+            sandbox: layout.sandbox(&self.work_dir, id),
+            checkpoint: layout.checkpoint(&self.work_dir, id),
             user,
             ports: task.assigned_ports.clone(),
             options,

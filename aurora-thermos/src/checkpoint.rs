@@ -134,14 +134,13 @@ impl std::fmt::Display for TornTail {
 
 /// A checkpoint that cannot be read or written.
 #[derive(Debug, thiserror::Error)]
-#[error("cannot use checkpoint {path}: {source}")]
+#[error("cannot use checkpoint {}: {error}", path.display())]
 #[non_exhaustive]
 pub struct CheckpointError {
     /// The checkpoint file.
     pub path: PathBuf,
-    /// The cause.
-    #[source]
-    pub source: io::Error,
+    /// The cause (part of the message, so not also a `source()`).
+    pub error: io::Error,
 }
 
 /// CRC-32 (IEEE 802.3, reflected, as zlib's `crc32`).
@@ -224,9 +223,9 @@ pub fn read_checkpoint(path: &Path) -> Result<Checkpoint, CheckpointError> {
     let mut bytes = Vec::new();
     File::open(path)
         .and_then(|mut f| f.read_to_end(&mut bytes))
-        .map_err(|source| CheckpointError {
+        .map_err(|error| CheckpointError {
             path: path.to_owned(),
-            source,
+            error,
         })?;
     Ok(decode(&bytes))
 }
@@ -245,9 +244,9 @@ impl CheckpointWriter {
     /// Opens (creating it if needed) a checkpoint for appending, after cutting off a torn tail.
     /// Returns what the file held.
     pub(crate) fn open(path: &Path) -> Result<(CheckpointWriter, Checkpoint), CheckpointError> {
-        let err = |source| CheckpointError {
+        let err = |error| CheckpointError {
             path: path.to_owned(),
-            source,
+            error,
         };
         if let Some(dir) = path.parent() {
             fs::create_dir_all(dir).map_err(err)?;
@@ -312,6 +311,23 @@ impl CheckpointWriter {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The cause is part of the message and not also a `source()`, so printing the error with
+    /// its chain (`{:#}`) names it once.
+    #[test]
+    fn a_missing_checkpoint_names_its_cause_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("checkpoints/t-1/runner");
+        let e = read_checkpoint(&path).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            format!(
+                "cannot use checkpoint {}: No such file or directory (os error 2)",
+                path.display()
+            )
+        );
+        assert!(std::error::Error::source(&e).is_none());
+    }
 
     fn rec(i: u64) -> CheckpointRecord {
         CheckpointRecord::Process {

@@ -1,7 +1,7 @@
 //! HTTP health checks and the graceful-shutdown endpoints of a task with a port named `health`.
 
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::io::Read;
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -50,6 +50,9 @@ pub(crate) fn secs(s: f64) -> Duration {
     Duration::try_from_secs_f64(s).unwrap_or(Duration::ZERO)
 }
 
+/// The most body bytes read from an answer of a task's health port.
+const MAX_BODY: u64 = 64 * 1024;
+
 /// The outcome of one request to a task's health port.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct HttpAnswer {
@@ -57,44 +60,55 @@ pub(crate) struct HttpAnswer {
     pub(crate) body: String,
 }
 
-/// Sends one HTTP/1.0 request to `127.0.0.1:port` and reads the whole answer within `timeout`.
+/// The HTTP client of every health checker and graceful kill in the process: one client, so
+/// one connection pool and one I/O thread however many tasks run.
+fn client() -> Result<&'static reqwest::blocking::Client, String> {
+    static CLIENT: OnceLock<Result<reqwest::blocking::Client, String>> = OnceLock::new();
+    CLIENT
+        .get_or_init(|| {
+            reqwest::blocking::Client::builder()
+                .no_proxy()
+                .redirect(reqwest::redirect::Policy::none())
+                // A task's server may restart between checks; keep no idle connection to it.
+                .pool_max_idle_per_host(0)
+                .build()
+                .map_err(|e| format!("cannot set up the HTTP client: {e}"))
+        })
+        .as_ref()
+        .map_err(Clone::clone)
+}
+
+/// Sends one request to `127.0.0.1:port` and reads the answer (its first 64 KiB) within
+/// `timeout`, connection included.
 pub(crate) fn http_request(
-    method: &str,
+    method: reqwest::Method,
     port: u16,
     path: &str,
     timeout: Duration,
 ) -> Result<HttpAnswer, String> {
     let timeout = timeout.max(Duration::from_millis(1));
-    let addr = SocketAddr::from(([127, 0, 0, 1], port));
-    let mut conn = TcpStream::connect_timeout(&addr, timeout)
-        .map_err(|e| format!("cannot connect to {addr}: {e}"))?;
-    let _ = conn.set_read_timeout(Some(timeout));
-    let _ = conn.set_write_timeout(Some(timeout));
-    let request = format!(
-        "{method} {path} HTTP/1.0\r\nHost: localhost:{port}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
-    );
-    conn.write_all(request.as_bytes())
-        .map_err(|e| format!("{method} {path}: {e}"))?;
-    let mut raw = Vec::new();
-    conn.take(1 << 20)
-        .read_to_end(&mut raw)
-        .map_err(|e| format!("{method} {path}: {e}"))?;
-    let text = String::from_utf8_lossy(&raw);
-    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
-    let status = head
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .ok_or_else(|| format!("{method} {path}: not an HTTP answer"))?;
+    let url = format!("http://127.0.0.1:{port}{path}");
+    let what = format!("{method} {url}");
+    let answer = client()?
+        .request(method, &url)
+        .timeout(timeout)
+        .send()
+        .map_err(|e| format!("{what}: {e}"))?;
+    let status = answer.status().as_u16();
+    let mut body = Vec::new();
+    answer
+        .take(MAX_BODY)
+        .read_to_end(&mut body)
+        .map_err(|e| format!("{what}: cannot read the answer: {e}"))?;
     Ok(HttpAnswer {
         status,
-        body: body.to_owned(),
+        body: String::from_utf8_lossy(&body).into_owned(),
     })
 }
 
 /// One health check: `GET /health` must answer 200 with a body of `ok` (any case, trimmed).
 pub(crate) fn check_once(port: u16, timeout: Duration) -> Result<(), String> {
-    let a = http_request("GET", port, "/health", timeout)?;
+    let a = http_request(reqwest::Method::GET, port, "/health", timeout)?;
     if a.status != 200 {
         return Err(format!("GET /health answered HTTP {}", a.status));
     }

@@ -9,11 +9,18 @@
 
 use std::collections::BTreeMap;
 use std::fs::File;
-use std::io::{BufRead, BufReader, Read, Seek, SeekFrom, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::io::{Read, Seek, SeekFrom};
+use std::net::{SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
+use axum::Router;
+use axum::extract::rejection::{PathRejection, QueryRejection};
+use axum::extract::{Path as UrlPath, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
 use serde_json::{Value, json};
 
 use crate::observe::{ProcessHistory, RunView, TaskView, find_checkpoints};
@@ -21,10 +28,12 @@ use crate::runner::log_path;
 
 /// The checkpoint file's name in a task directory of the executor's layout.
 const CHECKPOINT: &str = "checkpoint";
-/// How long a connection may take to send its request or read the answer.
-const IO_TIMEOUT: Duration = Duration::from_secs(10);
-/// The most header bytes a request may have.
-const MAX_HEAD: u64 = 16 * 1024;
+/// How long a client may take to send a request's head.
+const HEAD_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long one connection may last, answer included.
+const CONNECTION_TIMEOUT: Duration = Duration::from_secs(30);
+/// The most bytes the server buffers of a request (its head: the API takes no bodies).
+const MAX_HEAD: usize = 16 * 1024;
 /// How many log bytes `/logs` returns when no length is asked for.
 const DEFAULT_LOG_LENGTH: u64 = 64 * 1024;
 /// The most log bytes one `/logs` request returns.
@@ -32,14 +41,13 @@ const MAX_LOG_LENGTH: u64 = 1024 * 1024;
 
 /// The observer could not listen.
 #[derive(Debug, thiserror::Error)]
-#[error("cannot serve the observer API on {addr}: {source}")]
+#[error("cannot serve the observer API on {addr}: {error}")]
 #[non_exhaustive]
 pub struct ObserverError {
     /// The address asked for.
     pub addr: SocketAddr,
     /// The cause.
-    #[source]
-    pub source: std::io::Error,
+    pub error: std::io::Error,
 }
 
 /// Serves the JSON API for the tasks under `tasks_dir` (`<tasks_dir>/<task_id>/checkpoint`,
@@ -55,7 +63,9 @@ pub struct ObserverError {
 /// | `GET /logs/{id}/{process}/{run}/{stdout\|stderr}?offset=&length=` | a log chunk: `{"data", "offset", "length", "size"}`; without `offset`, the last `length` bytes (64 KiB by default, 1 MiB at most) |
 ///
 /// Unknown paths, tasks, processes, runs and logs get a 404 and bad query values a 400, each
-/// with `{"error": ..., "message": ...}` naming what was wrong.
+/// with `{"error": ..., "message": ...}` naming what was wrong. HTTP is axum over hyper: a
+/// request head must arrive within 10 s and fit in 16 KiB, a connection lasts at most 30 s
+/// and serves one request.
 ///
 /// ```no_run
 /// use aurora_thermos::Observer;
@@ -75,7 +85,9 @@ impl Observer {
         addr: SocketAddr,
         tasks_dir: impl Into<PathBuf>,
     ) -> Result<Observer, ObserverError> {
-        let listener = TcpListener::bind(addr).map_err(|source| ObserverError { addr, source })?;
+        let err = |error| ObserverError { addr, error };
+        let listener = TcpListener::bind(addr).map_err(err)?;
+        listener.set_nonblocking(true).map_err(err)?;
         Ok(Observer {
             listener,
             tasks_dir: tasks_dir.into(),
@@ -89,85 +101,225 @@ impl Observer {
             .unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 0)))
     }
 
-    /// Serves requests on a thread of its own (and one short-lived thread per connection)
-    /// until the process ends.
+    /// Serves requests on a thread of its own (a single-threaded async runtime; files are
+    /// read on its blocking pool) until the process ends.
     pub fn spawn(self) -> Result<(), ObserverError> {
         let addr = self.local_addr();
+        let err = |error| ObserverError { addr, error };
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(err)?;
+        let listener = {
+            let _entered = runtime.enter();
+            tokio::net::TcpListener::from_std(self.listener).map_err(err)?
+        };
+        let app = router(Arc::new(self.tasks_dir));
         std::thread::Builder::new()
             .name("thermos-observer".into())
-            .spawn(move || self.serve())
+            .spawn(move || runtime.block_on(serve(listener, app)))
             .map(|_| ())
-            .map_err(|source| ObserverError { addr, source })
-    }
-
-    fn serve(self) {
-        let tasks_dir = std::sync::Arc::new(self.tasks_dir);
-        for conn in self.listener.incoming() {
-            let conn = match conn {
-                Ok(c) => c,
-                Err(e) => {
-                    tracing::warn!("observer: cannot accept a connection: {e}");
-                    continue;
-                }
-            };
-            let dir = tasks_dir.clone();
-            let spawned = std::thread::Builder::new()
-                .name("thermos-observer-conn".into())
-                .spawn(move || {
-                    if let Err(e) = connection(conn, &dir) {
-                        tracing::debug!("observer: connection ended: {e}");
-                    }
-                });
-            if let Err(e) = spawned {
-                tracing::warn!("observer: cannot start a connection thread: {e}");
-            }
-        }
+            .map_err(err)
     }
 }
 
-/// Answers one request, then closes the connection.
-fn connection(conn: TcpStream, tasks_dir: &Path) -> std::io::Result<()> {
-    conn.set_read_timeout(Some(IO_TIMEOUT))?;
-    conn.set_write_timeout(Some(IO_TIMEOUT))?;
-    let mut reader = BufReader::new(conn.try_clone()?.take(MAX_HEAD));
-    let mut line = String::new();
-    reader.read_line(&mut line)?;
-    // The headers carry nothing the API needs; read them so the client sees an orderly close.
+/// Accepts connections and serves each with hyper, under the limits of [`Observer`].
+async fn serve(listener: tokio::net::TcpListener, app: Router) {
     loop {
-        let mut h = String::new();
-        if reader.read_line(&mut h)? == 0 || h.trim_end().is_empty() {
-            break;
+        let stream = match listener.accept().await {
+            Ok((stream, _)) => stream,
+            Err(e) => {
+                // E.g. out of file descriptors: give connections in flight time to end.
+                tracing::warn!("observer: cannot accept a connection: {e}");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        let service = hyper_util::service::TowerToHyperService::new(app.clone());
+        tokio::spawn(async move {
+            let mut http = hyper::server::conn::http1::Builder::new();
+            http.timer(hyper_util::rt::TokioTimer::new())
+                .header_read_timeout(HEAD_TIMEOUT)
+                .max_buf_size(MAX_HEAD)
+                .keep_alive(false);
+            let conn = http.serve_connection(hyper_util::rt::TokioIo::new(stream), service);
+            match tokio::time::timeout(CONNECTION_TIMEOUT, conn).await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => tracing::debug!("observer: connection ended: {e}"),
+                Err(_) => tracing::debug!("observer: connection took too long; closed"),
+            }
+        });
+    }
+}
+
+type Dir = State<Arc<PathBuf>>;
+
+fn router(tasks_dir: Arc<PathBuf>) -> Router {
+    Router::new()
+        .route("/j/task_ids", get(|State(d): Dir| answer(d, task_ids)))
+        .route("/j/tasks", get(|State(d): Dir| answer(d, tasks)))
+        .route("/j/task/{id}", get(task_route))
+        .route("/j/process/{id}", get(processes_route))
+        .route("/j/process/{id}/{process}", get(process_route))
+        .route("/j/process/{id}/{process}/{run}", get(run_route))
+        .route("/logs/{id}/{process}/{run}/{stream}", get(logs_route))
+        .fallback(|uri: axum::http::Uri| async move {
+            reply(Err(not_found(format!(
+                "no endpoint at {:?}; try /j/tasks, /j/task/ID, /j/process/ID[/PROCESS[/RUN]] or /logs/ID/PROCESS/RUN/stdout",
+                uri.path()
+            ))))
+        })
+        .method_not_allowed_fallback(|method: axum::http::Method| async move {
+            reply(Err(error(
+                405,
+                "method_not_allowed",
+                format!("method {method} is not allowed: the API is read-only, use GET"),
+            )))
+        })
+        .with_state(tasks_dir)
+}
+
+/// Runs `work` (which reads files) on the blocking pool and turns its outcome into a response.
+async fn answer<F>(dir: Arc<PathBuf>, work: F) -> Response
+where
+    F: FnOnce(&Path) -> Answer + Send + 'static,
+{
+    answer_or(dir, move |d| Ok(work(d))).await
+}
+
+async fn answer_or<F>(dir: Arc<PathBuf>, work: F) -> Response
+where
+    F: FnOnce(&Path) -> Result<Answer, Answer> + Send + 'static,
+{
+    let outcome = tokio::task::spawn_blocking(move || work(&dir))
+        .await
+        .unwrap_or_else(|e| {
+            Err(error(
+                500,
+                "internal",
+                format!("the request could not be answered: {e}"),
+            ))
+        });
+    reply(outcome)
+}
+
+fn reply(outcome: Result<Answer, Answer>) -> Response {
+    let (status, body) = outcome.unwrap_or_else(|e| e);
+    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    (status, axum::Json(body)).into_response()
+}
+
+/// Path segments that cannot be decoded name nothing the API has.
+fn segments<T>(path: Result<UrlPath<T>, PathRejection>) -> Result<T, Answer> {
+    path.map(|UrlPath(t)| t)
+        .map_err(|e| not_found(format!("the path cannot be read: {e}")))
+}
+
+async fn task_route(State(dir): Dir, path: Result<UrlPath<String>, PathRejection>) -> Response {
+    let id = match segments(path) {
+        Ok(id) => id,
+        Err(e) => return reply(Err(e)),
+    };
+    answer_or(dir, move |d| {
+        let view = load(d, &id)?;
+        Ok((200, task_json(&view, true)))
+    })
+    .await
+}
+
+async fn processes_route(
+    State(dir): Dir,
+    path: Result<UrlPath<String>, PathRejection>,
+) -> Response {
+    let id = match segments(path) {
+        Ok(id) => id,
+        Err(e) => return reply(Err(e)),
+    };
+    answer_or(dir, move |d| {
+        let view = load(d, &id)?;
+        let procs: BTreeMap<&String, Value> = view
+            .processes
+            .iter()
+            .map(|(name, h)| (name, process_json(&view, name, h)))
+            .collect();
+        Ok((200, json!({"task_id": view.task_id, "processes": procs})))
+    })
+    .await
+}
+
+async fn process_route(
+    State(dir): Dir,
+    path: Result<UrlPath<(String, String)>, PathRejection>,
+) -> Response {
+    let (id, process) = match segments(path) {
+        Ok(p) => p,
+        Err(e) => return reply(Err(e)),
+    };
+    answer_or(dir, move |d| {
+        let view = load(d, &id)?;
+        let (name, h) = find_process(&view, &process)?;
+        Ok((200, process_json(&view, name, h)))
+    })
+    .await
+}
+
+async fn run_route(
+    State(dir): Dir,
+    path: Result<UrlPath<(String, String, String)>, PathRejection>,
+) -> Response {
+    let (id, process, run) = match segments(path) {
+        Ok(p) => p,
+        Err(e) => return reply(Err(e)),
+    };
+    answer_or(dir, move |d| {
+        let view = load(d, &id)?;
+        let (name, h) = find_process(&view, &process)?;
+        let r = find_run(&view, name, h, &run)?;
+        Ok((200, run_json(&view, name, r)))
+    })
+    .await
+}
+
+/// The query of `/logs`, as text: its numbers are checked with messages of our own.
+#[derive(Debug, serde::Deserialize)]
+struct LogQuery {
+    offset: Option<String>,
+    length: Option<String>,
+}
+
+async fn logs_route(
+    State(dir): Dir,
+    path: Result<UrlPath<(String, String, String, String)>, PathRejection>,
+    query: Result<Query<LogQuery>, QueryRejection>,
+) -> Response {
+    let (id, process, run, stream) = match segments(path) {
+        Ok(p) => p,
+        Err(e) => return reply(Err(e)),
+    };
+    let query = match query {
+        Ok(Query(q)) => q,
+        Err(e) => {
+            return reply(Err(error(
+                400,
+                "invalid_request",
+                format!("the query cannot be read: {e}; use offset=BYTES&length=BYTES"),
+            )));
         }
-    }
-    let mut parts = line.split_whitespace();
-    let (method, target) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
-    let (status, body) = if method != "GET" && method != "HEAD" {
-        error(
-            405,
-            "method_not_allowed",
-            format!("method {method:?} is not allowed: the API is read-only, use GET"),
-        )
-    } else {
-        route(target, tasks_dir).unwrap_or_else(|e| e)
     };
-    let body = body.to_string();
-    let reason = match status {
-        200 => "OK",
-        400 => "Bad Request",
-        404 => "Not Found",
-        405 => "Method Not Allowed",
-        _ => "Error",
-    };
-    let mut conn = conn;
-    write!(
-        conn,
-        "HTTP/1.1 {status} {reason}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
-        body.len()
-    )?;
-    if method != "HEAD" {
-        conn.write_all(body.as_bytes())?;
-    }
-    conn.flush()
+    answer_or(dir, move |d| {
+        let view = load(d, &id)?;
+        let (name, h) = find_process(&view, &process)?;
+        let r = find_run(&view, name, h, &run)?;
+        if !matches!(stream.as_str(), "stdout" | "stderr") {
+            return Err(not_found(format!(
+                "log {stream:?} does not exist: use stdout or stderr"
+            )));
+        }
+        let offset = bytes_param("offset", query.offset.as_deref())?;
+        let length = bytes_param("length", query.length.as_deref())?;
+        log_chunk(&view, name, r.run, &stream, offset, length)
+    })
+    .await
 }
 
 type Answer = (u16, Value);
@@ -178,79 +330,6 @@ fn error(status: u16, code: &str, message: String) -> Answer {
 
 fn not_found(message: String) -> Answer {
     error(404, "not_found", message)
-}
-
-/// Decodes `%XX` escapes; `None` for a bad escape or bytes that are not UTF-8.
-fn percent_decode(s: &str) -> Option<String> {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' {
-            let hex = std::str::from_utf8(bytes.get(i + 1..i + 3)?).ok()?;
-            out.push(u8::from_str_radix(hex, 16).ok()?);
-            i += 3;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8(out).ok()
-}
-
-fn route(target: &str, tasks_dir: &Path) -> Result<Answer, Answer> {
-    let (path, query) = target.split_once('?').unwrap_or((target, ""));
-    let segments: Vec<String> = path
-        .split('/')
-        .filter(|s| !s.is_empty())
-        .map(|s| {
-            percent_decode(s)
-                .ok_or_else(|| not_found(format!("path {path:?} is not validly percent-encoded")))
-        })
-        .collect::<Result<_, _>>()?;
-    let segs: Vec<&str> = segments.iter().map(String::as_str).collect();
-    match segs.as_slice() {
-        ["j", "task_ids"] => Ok(task_ids(tasks_dir)),
-        ["j", "tasks"] => Ok(tasks(tasks_dir)),
-        ["j", "task", id] => {
-            let view = load(tasks_dir, id)?;
-            Ok((200, task_json(&view, true)))
-        }
-        ["j", "process", id] => {
-            let view = load(tasks_dir, id)?;
-            let procs: BTreeMap<&String, Value> = view
-                .processes
-                .iter()
-                .map(|(name, h)| (name, process_json(&view, name, h)))
-                .collect();
-            Ok((200, json!({"task_id": view.task_id, "processes": procs})))
-        }
-        ["j", "process", id, process] => {
-            let view = load(tasks_dir, id)?;
-            let (name, h) = find_process(&view, process)?;
-            Ok((200, process_json(&view, name, h)))
-        }
-        ["j", "process", id, process, run] => {
-            let view = load(tasks_dir, id)?;
-            let (name, h) = find_process(&view, process)?;
-            let r = find_run(&view, name, h, run)?;
-            Ok((200, run_json(&view, name, r)))
-        }
-        ["logs", id, process, run, stream] => {
-            let view = load(tasks_dir, id)?;
-            let (name, h) = find_process(&view, process)?;
-            let r = find_run(&view, name, h, run)?;
-            if !matches!(*stream, "stdout" | "stderr") {
-                return Err(not_found(format!(
-                    "log {stream:?} does not exist: use stdout or stderr"
-                )));
-            }
-            log_chunk(&view, name, r.run, stream, query)
-        }
-        _ => Err(not_found(format!(
-            "no endpoint at {path:?}; try /j/tasks, /j/task/ID, /j/process/ID[/PROCESS[/RUN]] or /logs/ID/PROCESS/RUN/stdout"
-        ))),
-    }
 }
 
 /// Whether a task id can name a directory under the tasks directory without leaving it.
@@ -410,20 +489,18 @@ fn encode_segment(s: &str) -> String {
     out
 }
 
-fn query_u64(query: &str, key: &str) -> Result<Option<u64>, Answer> {
-    for pair in query.split('&') {
-        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-        if k == key {
-            return v.parse().map(Some).map_err(|_| {
+fn bytes_param(key: &str, value: Option<&str>) -> Result<Option<u64>, Answer> {
+    value
+        .map(|v| {
+            v.parse().map_err(|_| {
                 error(
                     400,
                     "invalid_request",
                     format!("{key}={v:?} is not valid: use a whole number of bytes"),
                 )
-            });
-        }
-    }
-    Ok(None)
+            })
+        })
+        .transpose()
 }
 
 fn log_chunk(
@@ -431,12 +508,10 @@ fn log_chunk(
     name: &str,
     run: u32,
     stream: &str,
-    query: &str,
+    offset: Option<u64>,
+    length: Option<u64>,
 ) -> Result<Answer, Answer> {
-    let offset = query_u64(query, "offset")?;
-    let length = query_u64(query, "length")?
-        .unwrap_or(DEFAULT_LOG_LENGTH)
-        .min(MAX_LOG_LENGTH);
+    let length = length.unwrap_or(DEFAULT_LOG_LENGTH).min(MAX_LOG_LENGTH);
     let path = log_path(&v.sandbox, name, run, stream);
     let missing = |e: std::io::Error| {
         not_found(format!(
@@ -470,11 +545,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn percent_decoding_and_names() {
-        assert_eq!(percent_decode("a%2Fb").as_deref(), Some("a/b"));
-        assert_eq!(percent_decode("%2e%2E").as_deref(), Some(".."));
-        assert_eq!(percent_decode("bad%2"), None);
-        assert_eq!(percent_decode("bad%zz"), None);
+    fn names() {
         assert!(plain_name("hello-1.2_x"));
         for bad in ["", ".", "..", ".hidden", "a/b", "a b", "a\0b"] {
             assert!(!plain_name(bad), "{bad:?}");

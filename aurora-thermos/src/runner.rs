@@ -117,12 +117,12 @@ pub enum RunnerError {
     #[error(transparent)]
     Invalid(#[from] InvalidTask),
     /// The sandbox or checkpoint could not be set up.
-    #[error("cannot prepare {path}: {source}; check that the directory is writable")]
+    #[error("cannot prepare {}: {error}; check that the directory is writable", path.display())]
     Setup {
         /// The file or directory.
         path: PathBuf,
         /// The cause.
-        source: std::io::Error,
+        error: std::io::Error,
     },
     /// The runner thread could not be started.
     #[error("cannot start the runner thread: {0}")]
@@ -302,9 +302,9 @@ impl TaskRunner {
 
 /// Where processes run: the sandbox, created (and given to the task's user) if needed.
 fn prepare_sandbox(sandbox: &Path, identity: Option<&Identity>) -> Result<PathBuf, RunnerError> {
-    let setup = |source| RunnerError::Setup {
+    let setup = |error| RunnerError::Setup {
         path: sandbox.to_owned(),
-        source,
+        error,
     };
     fs::create_dir_all(sandbox).map_err(setup)?;
     if let Some(id) = identity {
@@ -1224,7 +1224,9 @@ impl Run {
         let now = Instant::now();
         let wait = self.options.escalation_wait;
         let post = |path: &str| {
-            if let Err(e) = health::http_request("POST", port, path, Duration::from_secs(1)) {
+            if let Err(e) =
+                health::http_request(reqwest::Method::POST, port, path, Duration::from_secs(1))
+            {
                 tracing::info!("POST {path} on port {port}: {e}");
             }
         };

@@ -4,41 +4,73 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use nix::sys::signal::{SigSet, Signal};
+use tokio::signal::unix::{Signal, SignalKind, signal};
 
 use crate::RunnerHandle;
 
-/// SIGINT and SIGTERM, blocked in this thread so that a helper thread can wait for them.
+/// Handlers for SIGINT and SIGTERM that turn them into a graceful kill of a task.
+///
+/// They are signal handlers, not a blocked signal mask: a mask is inherited by every process
+/// the runner starts (through `posix_spawn` as through `fork`), so task processes would start
+/// with SIGINT and SIGTERM blocked and a graceful kill would never reach them. A handled
+/// signal, by contrast, is reset to its default action by `exec`, so task processes start with
+/// an empty mask and default dispositions for both, even when `thermos` itself was started
+/// with them ignored (e.g. in the background of a non-interactive shell).
 #[derive(Debug)]
 pub struct TerminationSignals {
-    set: SigSet,
+    runtime: tokio::runtime::Runtime,
+    interrupt: Signal,
+    terminate: Signal,
 }
 
 impl TerminationSignals {
-    /// Blocks SIGINT and SIGTERM in the calling thread and in every thread it starts from now
-    /// on. Call it first thing in `main`, before any thread is started. Task processes get an
-    /// empty signal mask, so they are not affected.
-    pub fn block() -> Result<TerminationSignals, std::io::Error> {
-        let mut set = SigSet::empty();
-        set.add(Signal::SIGINT);
-        set.add(Signal::SIGTERM);
-        set.thread_block().map_err(std::io::Error::from)?;
-        Ok(TerminationSignals { set })
+    /// Installs the handlers. From now on SIGINT and SIGTERM no longer end the process; they
+    /// are queued until [`TerminationSignals::kill_on_signal`] acts on them.
+    pub fn install() -> Result<TerminationSignals, std::io::Error> {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_io()
+            .build()?;
+        let (interrupt, terminate) = {
+            let _entered = runtime.enter();
+            (
+                signal(SignalKind::interrupt())?,
+                signal(SignalKind::terminate())?,
+            )
+        };
+        Ok(TerminationSignals {
+            runtime,
+            interrupt,
+            terminate,
+        })
     }
 
-    /// Starts a thread that kills the task with `grace` when SIGINT or SIGTERM arrives.
-    pub fn kill_on_signal(self, handle: Arc<RunnerHandle>, grace: Duration) {
-        let spawned = std::thread::Builder::new()
+    /// Starts a thread that kills the task with `grace` each time SIGINT or SIGTERM arrives.
+    pub fn kill_on_signal(
+        self,
+        handle: Arc<RunnerHandle>,
+        grace: Duration,
+    ) -> Result<(), std::io::Error> {
+        let TerminationSignals {
+            runtime,
+            mut interrupt,
+            mut terminate,
+        } = self;
+        std::thread::Builder::new()
             .name("thermos-signals".into())
             .spawn(move || {
-                while let Ok(sig) = self.set.wait() {
-                    tracing::warn!("received {sig}; killing the task");
-                    handle.kill(grace);
-                }
-            });
-        if let Err(e) = spawned {
-            tracing::error!("cannot watch for SIGINT and SIGTERM: {e}");
-        }
+                runtime.block_on(async {
+                    loop {
+                        let name = tokio::select! {
+                            got = interrupt.recv() => got.map(|()| "SIGINT"),
+                            got = terminate.recv() => got.map(|()| "SIGTERM"),
+                        };
+                        let Some(name) = name else { return };
+                        tracing::warn!("received {name}; killing the task");
+                        handle.kill(grace);
+                    }
+                });
+            })
+            .map(|_| ())
     }
 }
 

@@ -255,3 +255,127 @@ fn kill_inspect_gc_and_errors() {
     assert!(!s.root.join("checkpoints/victim").exists());
     assert_eq!(status_json(&s.root), serde_json::json!([]));
 }
+
+/// The blocked and the ignored signals in a `/proc/<pid>/status`.
+fn signal_bits(status: &str) -> (u64, u64) {
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .map(|v| u64::from_str_radix(v.trim(), 16).unwrap())
+            .unwrap_or_else(|| panic!("no {name} in {status}"))
+    };
+    (field("SigBlk:"), field("SigIgn:"))
+}
+
+/// The bit of a signal in `/proc/<pid>/status` masks.
+fn bit(signal: nix::sys::signal::Signal) -> u64 {
+    1 << (signal as i32 - 1)
+}
+
+/// A task whose process records the signal state its programs start with (that of `cat`),
+/// traps SIGTERM (recording that the trap ran) and waits, and a final process that records that it ran.
+fn trapping_task(dir: &Path) -> PathBuf {
+    let config = dir.join("trap.json");
+    fs::write(
+        &config,
+        serde_json::json!({
+            "name": "trap",
+            "finalization_wait": 60,
+            "processes": [
+                {"name": "main", "min_duration": 0,
+                 "cmdline": "cat /proc/self/status > signals.tmp; trap 'echo trapped > trapped; exit 0' TERM; mv signals.tmp signals; while true; do sleep 0.05; done"},
+                {"name": "last", "min_duration": 0, "final": true, "cmdline": "echo ran > final"}
+            ]
+        })
+        .to_string(),
+    )
+    .unwrap();
+    config
+}
+
+/// `thermos kill` reaches the processes of a task that `thermos run` runs: they start with an
+/// empty signal mask and default dispositions (even when `thermos` itself was started with
+/// SIGINT and SIGTERM ignored), so a process that traps SIGTERM ends gracefully, and the final
+/// processes run, long before `finalization_wait` (60 s) would force the end.
+#[test]
+fn kill_reaches_task_processes_gracefully_and_final_processes_run() {
+    use nix::sys::signal::Signal;
+    let s = setup();
+    let config = trapping_task(s.config.parent().unwrap());
+    let sandbox = s.root.join("sandbox/sig-1");
+    // Started the way a shell starts a background job without job control: both ignored.
+    let run = Command::new("/bin/sh")
+        .args(["-c", "trap '' INT TERM; exec \"$0\" \"$@\""])
+        .arg(env!("CARGO_BIN_EXE_thermos"))
+        .arg("--root")
+        .arg(&s.root)
+        .arg("run")
+        .arg(&config)
+        .args(["--task_id", "sig-1"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    eventually("the process to record its signals", || {
+        sandbox.join("signals").exists()
+    });
+    let (blocked, ignored) = signal_bits(&fs::read_to_string(sandbox.join("signals")).unwrap());
+    for sig in [Signal::SIGINT, Signal::SIGTERM] {
+        assert_eq!(blocked & bit(sig), 0, "{sig} blocked: {blocked:x}");
+        assert_eq!(ignored & bit(sig), 0, "{sig} ignored: {ignored:x}");
+    }
+
+    let started = Instant::now();
+    let (code, out, err) = output(thermos(&s.root).args(["kill", "^sig-1$", "--grace-secs", "60"]));
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("sig-1: KILLED"), "{out}");
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "the kill waited for SIGKILL: {:?}",
+        started.elapsed()
+    );
+    assert_eq!(
+        fs::read_to_string(sandbox.join("trapped")).unwrap(),
+        "trapped\n"
+    );
+    assert_eq!(fs::read_to_string(sandbox.join("final")).unwrap(), "ran\n");
+    let out = run.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(3), "{stdout}");
+    // The trap's `exit 0`, not a SIGKILL (-9).
+    assert!(
+        stdout.contains("process main: SUCCESS (runs 1, exit code 0)"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("process last: SUCCESS (runs 1, exit code 0)"),
+        "{stdout}"
+    );
+}
+
+/// Ctrl-C (SIGINT to `thermos run`) kills the task gracefully too.
+#[test]
+fn sigint_to_thermos_run_kills_the_task_gracefully() {
+    let s = setup();
+    let config = trapping_task(s.config.parent().unwrap());
+    let sandbox = s.root.join("sandbox/int-1");
+    let run = spawn_run(&s.root, &config, "int-1", &[]);
+    eventually("the process to trap SIGTERM", || {
+        sandbox.join("signals").exists()
+    });
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(run.id() as i32),
+        nix::sys::signal::Signal::SIGINT,
+    )
+    .unwrap();
+    let out = run.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(3), "{stdout}");
+    assert!(stdout.contains("task finished: KILLED"), "{stdout}");
+    assert_eq!(
+        fs::read_to_string(sandbox.join("trapped")).unwrap(),
+        "trapped\n"
+    );
+    assert_eq!(fs::read_to_string(sandbox.join("final")).unwrap(), "ran\n");
+}
