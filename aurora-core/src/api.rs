@@ -43,6 +43,7 @@ use crate::{
 };
 
 /// The body of every failed request.
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ApiError {
     /// A machine-readable class of error.
@@ -52,6 +53,7 @@ pub struct ApiError {
 }
 
 /// Classes of API errors, after the original's response codes.
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 #[non_exhaustive]
@@ -70,6 +72,7 @@ pub enum ErrorCode {
 }
 
 /// `POST /api/jobs`: create a job and its instances.
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CreateJobRequest {
     /// The job to create.
@@ -77,6 +80,7 @@ pub struct CreateJobRequest {
 }
 
 /// The answer to [`CreateJobRequest`].
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CreateJobResponse {
     /// A summary for people, e.g. `1 new tasks pending for job www-data/prod/hello`.
@@ -86,6 +90,7 @@ pub struct CreateJobResponse {
 }
 
 /// One job in [`JobsResponse`].
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct JobSummary {
     /// The job's key.
@@ -97,6 +102,7 @@ pub struct JobSummary {
 }
 
 /// `GET /api/jobs`: the jobs the scheduler knows.
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct JobsResponse {
     /// The jobs, sorted by key.
@@ -104,6 +110,7 @@ pub struct JobsResponse {
 }
 
 /// `GET /api/tasks`: tasks matching a query.
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TasksResponse {
     /// The tasks, sorted by instance then by the time of their first event.
@@ -114,6 +121,7 @@ pub struct TasksResponse {
 }
 
 /// `POST /api/jobs/{role}/{environment}/{name}/kill`.
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct KillRequest {
     /// The instances to kill; all when absent.
@@ -129,6 +137,7 @@ pub struct KillRequest {
 }
 
 /// The answer to [`KillRequest`].
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct KillResponse {
     /// A summary for people.
@@ -138,6 +147,7 @@ pub struct KillResponse {
 }
 
 /// An inclusive range of port numbers a machine offers.
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PortRange {
     /// The first port.
@@ -147,6 +157,7 @@ pub struct PortRange {
 }
 
 /// The capacity a machine offers to tasks.
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct MachineResources {
     /// CPU cores.
@@ -160,6 +171,7 @@ pub struct MachineResources {
 }
 
 /// `POST /api/executors`: an executor announces its machine.
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RegisterExecutorRequest {
     /// The machine's host name; it identifies the executor.
@@ -174,6 +186,7 @@ pub struct RegisterExecutorRequest {
 }
 
 /// A task as the executor sees it.
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ExecutorTaskState {
     /// The task.
@@ -183,6 +196,7 @@ pub struct ExecutorTaskState {
 }
 
 /// `POST /api/executors/{host}/heartbeat`: the executor is alive and runs these tasks.
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct HeartbeatRequest {
     /// Every task the executor holds that is not yet reported terminal.
@@ -190,6 +204,7 @@ pub struct HeartbeatRequest {
 }
 
 /// What the scheduler wants an executor to do, returned by registration and heartbeats.
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct ExecutorWork {
     /// Tasks to start.
@@ -201,6 +216,7 @@ pub struct ExecutorWork {
 }
 
 /// `POST /api/executors/{host}/status`: a task changed state on the machine.
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StatusUpdate {
     /// The task.
@@ -213,11 +229,13 @@ pub struct StatusUpdate {
 }
 
 /// An empty acknowledgement: the change is durable.
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Ack {}
 
 /// `POST /api/jobs/{role}/{environment}/{name}/instances`: add instances, or replace inactive
 /// ones, with a given task configuration (e.g. a canary running a new config next to the old).
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AddInstancesRequest {
     /// What the new instances run; its `job` must be the job of the path.
@@ -231,6 +249,7 @@ pub struct AddInstancesRequest {
 }
 
 /// The answer to [`AddInstancesRequest`].
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AddInstancesResponse {
     /// A summary for people.
@@ -241,6 +260,7 @@ pub struct AddInstancesResponse {
 
 /// `POST /api/jobs/{role}/{environment}/{name}/restart`: kill running instances so that they
 /// are rescheduled (through RESTARTING).
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RestartRequest {
     /// The instances to restart; all when absent.
@@ -253,6 +273,7 @@ pub struct RestartRequest {
 }
 
 /// The answer to [`RestartRequest`].
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RestartResponse {
     /// A summary for people.
@@ -262,6 +283,7 @@ pub struct RestartResponse {
 }
 
 /// `GET /api/quota/{role}`: a role's quota and what its tasks use.
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct QuotaResponse {
     /// The role.
@@ -276,6 +298,7 @@ pub struct QuotaResponse {
 
 /// `POST /api/admin/quota/{role}`: set a role's quota. Signed so that a negative value is
 /// answered with a clear error.
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct SetQuotaRequest {
     /// CPU cores.
@@ -287,6 +310,7 @@ pub struct SetQuotaRequest {
 }
 
 /// `POST /api/admin/maintenance/{start,drain,end}`: the hosts to act on.
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct HostsRequest {
     /// Host names.
@@ -294,6 +318,7 @@ pub struct HostsRequest {
 }
 
 /// The maintenance mode of hosts.
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MaintenanceResponse {
     /// Mode by host; hosts in service are omitted from `GET /api/admin/maintenance`.
@@ -301,6 +326,7 @@ pub struct MaintenanceResponse {
 }
 
 /// `POST /api/admin/backup`: the backup written.
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BackupResponse {
     /// Its name, for [`RestoreRequest`].
@@ -310,6 +336,7 @@ pub struct BackupResponse {
 }
 
 /// `GET /api/admin/backups`: the backups available, oldest first.
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BackupsResponse {
     /// Backup names.
@@ -317,6 +344,7 @@ pub struct BackupsResponse {
 }
 
 /// `POST /api/admin/restore`: replace the whole state with a backup.
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RestoreRequest {
     /// The name of a backup listed by `GET /api/admin/backups`.
@@ -326,6 +354,7 @@ pub struct RestoreRequest {
 /// A job's lock: whoever holds it (an update) is the only one who may kill, restart or add
 /// instances of the job, by passing its `token`. After the original's `Lock` with a job
 /// `LockKey`.
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Lock {
     /// The job locked.
@@ -343,6 +372,7 @@ pub struct Lock {
 
 /// `POST /api/jobs/{role}/{environment}/{name}/lock`: lock a job; refused with
 /// [`ErrorCode::Locked`] while another lock is held.
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AcquireLockRequest {
     /// Who takes the lock.
@@ -353,6 +383,7 @@ pub struct AcquireLockRequest {
 }
 
 /// How [`ReleaseLockRequest`] checks the caller, after the original's `LockValidation`.
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum LockValidation {
@@ -364,6 +395,7 @@ pub enum LockValidation {
 }
 
 /// `POST /api/jobs/{role}/{environment}/{name}/unlock`: release a job's lock.
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ReleaseLockRequest {
     /// The lock's token; required by [`LockValidation::Checked`].
@@ -375,6 +407,7 @@ pub struct ReleaseLockRequest {
 }
 
 /// `GET /api/locks`: every lock held.
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LocksResponse {
     /// The locks, sorted by job key.

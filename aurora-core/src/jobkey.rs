@@ -151,6 +151,7 @@ fn check_environment(input: &str, value: &str) -> Result<(), JobKeyError> {
 /// assert_eq!(key.to_string(), "cluster1/www-data/prod/hello");
 /// assert!("cluster1/tyg//x".parse::<JobKey>().is_err());
 /// ```
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(try_from = "JobKeyWire", into = "JobKeyWire")]
 pub struct JobKey {
@@ -160,6 +161,7 @@ pub struct JobKey {
     name: String,
 }
 
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Serialize, Deserialize)]
 struct JobKeyWire {
     cluster: String,

@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use crate::{JobKey, ScheduleStatus};
 
 /// The unique id of one run of one instance of a job.
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct TaskId(pub String);
@@ -49,6 +50,7 @@ impl fmt::Display for TaskId {
 }
 
 /// Who owns a job: the role it runs as and the user who submitted it.
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Identity {
     /// The role (Unix account on the machines).
@@ -58,6 +60,7 @@ pub struct Identity {
 }
 
 /// What a task needs from a machine.
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct Resources {
     /// CPU cores (fractional).
@@ -72,6 +75,7 @@ pub struct Resources {
 }
 
 /// One placement constraint on a machine attribute.
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Constraint {
     /// The attribute name, e.g. `host` or `rack`.
@@ -81,6 +85,7 @@ pub struct Constraint {
 }
 
 /// The body of a [`Constraint`].
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum TaskConstraint {
@@ -170,6 +175,7 @@ impl fmt::Display for TaskConstraint {
 
 /// The opaque payload handed to the executor: the job as JSON, with the refs the executor
 /// binds (`{{mesos.instance}}`, `{{thermos.*}}`) left in place.
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ExecutorConfig {
     /// The executor's name, `AuroraExecutor`.
@@ -179,6 +185,7 @@ pub struct ExecutorConfig {
 }
 
 /// What to do when a cron run starts while the previous one still runs.
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum CronCollisionPolicy {
@@ -204,6 +211,7 @@ impl CronCollisionPolicy {
 }
 
 /// The scheduler-side description of one task: what every instance of a job runs.
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TaskConfig {
     /// The job the task belongs to.
@@ -234,6 +242,7 @@ pub struct TaskConfig {
 }
 
 /// A job as submitted: a task config and how many instances to run.
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct JobConfiguration {
     /// The job's key.
@@ -253,6 +262,7 @@ pub struct JobConfiguration {
 }
 
 /// A task as placed on a machine: its config plus where and with which ports.
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AssignedTask {
     /// The task's id.
@@ -270,6 +280,7 @@ pub struct AssignedTask {
 }
 
 /// One entry in a task's history.
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TaskEvent {
     /// When, in milliseconds since the Unix epoch.
@@ -285,6 +296,7 @@ pub struct TaskEvent {
 }
 
 /// A task the scheduler tracks: where it is, what state it is in, and how it got there.
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ScheduledTask {
     /// The task and its placement.

@@ -28,6 +28,7 @@ use crate::{Constraint, JobKey, ScheduledTask, TaskConfig, TaskConstraint, TaskI
 pub const DEDICATED_ATTRIBUTE: &str = "dedicated";
 
 /// The maintenance state of a host, as in the original's `MaintenanceMode`.
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(
     Debug, Clone, Copy, PartialEq, Eq, Hash, Default, PartialOrd, Ord, Serialize, Deserialize,
 )]

@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 use crate::{Resources, TaskConfig};
 
 /// An amount of cpu, ram and disk: a quota, a consumption or a request.
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
 pub struct ResourceAggregate {
     /// CPU cores.

@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 ///
 /// See ARCHITECTURE.md for the state diagram; [`crate::transition`] is the only place that
 /// decides how a task moves between these.
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum ScheduleStatus {
