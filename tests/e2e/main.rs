@@ -6,3 +6,4 @@ mod config;
 mod lifecycle;
 mod locks;
 mod scheduling;
+mod thermos;
