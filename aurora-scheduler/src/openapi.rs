@@ -19,6 +19,7 @@ use aurora_core::api::{
     RestartRequest, RestartResponse, RestoreRequest, SetQuotaRequest, StatusUpdate, TasksResponse,
 };
 use schemars::generate::{SchemaGenerator, SchemaSettings};
+use schemars::transform::RecursiveTransform;
 use schemars::{JsonSchema, Schema, json_schema};
 use serde_json::{Map, Value, json};
 
@@ -368,11 +369,22 @@ fn operation(generator: &mut SchemaGenerator, route: &Route) -> Value {
     op
 }
 
+/// Doc comments become descriptions. Rustdoc's examples and link brackets mean nothing to a
+/// reader of the API, so a description keeps the prose before any code block, and links lose
+/// their brackets.
+fn plain_description(schema: &mut Schema) {
+    if let Some(Value::String(text)) = schema.get_mut("description") {
+        let prose = text.split("```").next().unwrap_or_default().trim();
+        *text = prose.replace("[`", "`").replace("`]", "`");
+    }
+}
+
 /// Builds the document.
 fn document() -> Value {
     // Schemas describe what the scheduler accepts (fields with defaults are optional).
     let mut generator = SchemaSettings::openapi3()
         .for_deserialize()
+        .with_transform(RecursiveTransform(plain_description as fn(&mut Schema)))
         .into_generator();
     let error = generator.subschema_for::<ApiError>();
     let mut paths = Map::new();
@@ -547,6 +559,15 @@ mod tests {
                 .is_some_and(|d| d.contains("kill")),
             "doc comments become descriptions: {}",
             schemas["KillRequest"]
+        );
+        let job_key = schemas["JobKey"]["description"].as_str().unwrap();
+        assert!(
+            job_key.starts_with("A fully qualified job key") && !job_key.contains("```"),
+            "descriptions keep the prose only: {job_key:?}"
+        );
+        assert!(
+            !doc.to_string().contains("[`"),
+            "rustdoc link brackets are dropped"
         );
         // OpenAPI 3.0 has no type lists or null type: optional values are `nullable`.
         let text = doc.to_string();
