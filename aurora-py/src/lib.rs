@@ -8,6 +8,7 @@
 //! templating, validation and conversion are `aurora-config`'s.
 
 mod native;
+mod templates;
 
 #[cfg(feature = "embed")]
 mod embed;

@@ -2,23 +2,25 @@
 //! (`Type`, `Value`, `Env`) and the Aurora schema helpers. The Python package builds the
 //! pystachio API on top of these; values never leave Rust.
 
+use std::any::Any;
 use std::collections::hash_map::DefaultHasher;
 use std::hash::{Hash, Hasher};
+use std::sync::Arc;
 
 use aurora_config::pystachio::{
-    BuildError, Component, Env, EnvInput, EnvValue, EvalError, FieldSpec, FindError, Raw, Ref,
-    Scope, Type, TypeCheck, Value,
+    BuildError, Component, Env, EnvInput, EnvValue, EvalError, FieldSpec, FindError, Foreign,
+    InvalidRef, Raw, Ref, Scope, Type, TypeCheck, Value,
 };
 use aurora_config::schema::{self, HelperError, OrderItem};
 use num_bigint::BigInt;
 use pyo3::exceptions::{PyAttributeError, PyOverflowError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
-use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple, PyType};
+use pyo3::types::{PyBool, PyBytes, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple, PyType};
 
 /// Python classes the engine raises or builds, registered by the Python package once its
 /// classes exist (`_native.configure(...)`). Before that, built-in exceptions stand in.
-struct Registered {
+pub(crate) struct Registered {
     coercion_error: Py<PyType>,
     uninterpolatable: Py<PyType>,
     invalid_ref: Py<PyType>,
@@ -27,12 +29,40 @@ struct Registered {
     empty: Py<PyAny>,
     object_base: Py<PyType>,
     wrap: Py<PyAny>,
+    /// `Ref.from_address`, to hand references back to Python.
+    ref_from_address: Py<PyAny>,
+    /// `Ref`, to recognise references among template pieces.
+    ref_class: Py<PyType>,
+    /// `Namable.Error`: a scope's `find` raising it means "not here".
+    namable_error: Py<PyType>,
 }
 
 static REGISTERED: PyOnceLock<Registered> = PyOnceLock::new();
 
 fn registered(py: Python<'_>) -> Option<&Registered> {
     REGISTERED.get(py)
+}
+
+/// The registered classes, or an error saying the package did not configure the module.
+pub(crate) fn require_registered(py: Python<'_>) -> PyResult<&Registered> {
+    registered(py).ok_or_else(|| {
+        PyTypeError::new_err("aurora._native is not configured: import aurora.pystachio first")
+    })
+}
+
+impl Registered {
+    /// A Python `Ref` for an engine reference.
+    pub(crate) fn py_ref<'py>(&self, py: Python<'py>, r: &Ref) -> PyResult<Bound<'py, PyAny>> {
+        self.ref_from_address.bind(py).call1((r.address(),))
+    }
+    /// Whether `obj` is a Python `Ref`.
+    pub(crate) fn is_ref(&self, obj: &Bound<'_, PyAny>) -> PyResult<bool> {
+        obj.is_instance(self.ref_class.bind(obj.py()))
+    }
+    /// Whether `err` is a `Namable.Error` (a failed lookup, not a failure).
+    pub(crate) fn is_lookup_miss(&self, py: Python<'_>, err: &PyErr) -> bool {
+        err.is_instance(py, self.namable_error.bind(py))
+    }
 }
 
 fn raise(py: Python<'_>, class: Option<&Py<PyType>>, message: String) -> PyErr {
@@ -52,6 +82,24 @@ pub(crate) fn eval_err(py: Python<'_>, e: EvalError) -> PyErr {
         EvalError::InvalidRef(_) => raise(py, reg.map(|r| &r.invalid_ref), message),
         EvalError::Overflow(_) => PyOverflowError::new_err(message),
         _ => PyValueError::new_err(message),
+    }
+}
+
+/// Engine errors as the Python exceptions pystachio raises for them.
+pub(crate) trait EvalErrorExt {
+    /// The Python exception.
+    fn into_py_err(self, py: Python<'_>) -> PyErr;
+}
+
+impl EvalErrorExt for EvalError {
+    fn into_py_err(self, py: Python<'_>) -> PyErr {
+        eval_err(py, self)
+    }
+}
+
+impl EvalErrorExt for InvalidRef {
+    fn into_py_err(self, py: Python<'_>) -> PyErr {
+        eval_err(py, EvalError::InvalidRef(self))
     }
 }
 
@@ -142,6 +190,9 @@ pub(crate) fn to_raw(obj: &Bound<'_, PyAny>) -> PyResult<Raw> {
         }
         return Ok(Raw::Map(pairs));
     }
+    if obj.is_instance_of::<PyBytes>() || obj.is_instance_of::<PyType>() {
+        return foreign(obj);
+    }
     if obj.hasattr("__len__")? && obj.hasattr("__getitem__")? {
         let mut items = Vec::new();
         for item in obj.try_iter()? {
@@ -149,10 +200,14 @@ pub(crate) fn to_raw(obj: &Bound<'_, PyAny>) -> PyResult<Raw> {
         }
         return Ok(Raw::List(items));
     }
-    Err(PyTypeError::new_err(format!(
-        "cannot use {} as a pystachio value",
-        obj.repr()?
-    )))
+    foreign(obj)
+}
+
+/// An input no type accepts, kept as is: coercing it fails with the type's CoercionError
+/// (naming its `str()`), and `get()` returns the object itself.
+fn foreign(obj: &Bound<'_, PyAny>) -> PyResult<Raw> {
+    let handle: Arc<dyn Any + Send + Sync> = Arc::new(obj.clone().unbind());
+    Ok(Raw::Foreign(Foreign::new(obj.str()?.to_str()?, handle)))
 }
 
 /// Converts raw data back to Python (`get()`): lists become tuples, maps frozendicts.
@@ -186,6 +241,10 @@ pub(crate) fn raw_to_py(py: Python<'_>, raw: &Raw) -> PyResult<Py<PyAny>> {
             }
         }
         Raw::Value(v) => wrap_value(py, v.clone())?,
+        Raw::Foreign(f) => match f.handle().downcast_ref::<Py<PyAny>>() {
+            Some(obj) => obj.clone_ref(py),
+            None => PyString::new(py, f.text()).into_any().unbind(),
+        },
     })
 }
 
@@ -196,6 +255,31 @@ fn wrap_value(py: Python<'_>, v: Value) -> PyResult<Py<PyAny>> {
         Some(r) => Ok(r.wrap.bind(py).call1((handle,))?.unbind()),
         None => Ok(handle.into_any()),
     }
+}
+
+/// A serialized signature in Python form: arrays become tuples, objects frozendicts.
+fn json_to_signature<'py>(py: Python<'py>, j: &serde_json::Value) -> PyResult<Bound<'py, PyAny>> {
+    use serde_json::Value as Json;
+    Ok(match j {
+        Json::Array(items) => {
+            let items = items
+                .iter()
+                .map(|i| json_to_signature(py, i))
+                .collect::<PyResult<Vec<_>>>()?;
+            PyTuple::new(py, items)?.into_any()
+        }
+        Json::Object(o) => {
+            let d = PyDict::new(py);
+            for (k, v) in o {
+                d.set_item(k, json_to_signature(py, v)?)?;
+            }
+            match registered(py) {
+                Some(r) => r.frozendict.bind(py).call1((d,))?,
+                None => d.into_any(),
+            }
+        }
+        other => raw_to_py(py, &aurora_config::pystachio::json::json_to_raw(other))?.into_bound(py),
+    })
 }
 
 /// A pystachio type descriptor.
@@ -354,6 +438,11 @@ impl PyTy {
             .map(PyVal)
             .map_err(|e| build_err(py, e))
     }
+    /// `coerce(value)`: the value in this scalar type's Python form.
+    fn coerce(&self, py: Python<'_>, value: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
+        let raw = self.0.coerce(to_raw(value)?).map_err(|e| eval_err(py, e))?;
+        raw_to_py(py, &raw)
+    }
     /// Builds a struct value from keyword arguments and positional mappings.
     fn instantiate_struct(
         &self,
@@ -390,6 +479,18 @@ impl PyTy {
             .json_loads(text, strict)
             .map(PyVal)
             .map_err(|e| build_err(py, e))
+    }
+    /// `serialize_type()`: the signature as Python tuples (`('List', ('Integer',))`).
+    fn signature<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        json_to_signature(py, self.0.serialize())
+    }
+    /// The signature as `Type.dump` writes it (Python's `json.dumps` format).
+    fn signature_text(&self) -> String {
+        self.0.signature_text()
+    }
+    /// This type and the types it is built from, each once, inner ones first.
+    fn nested(&self) -> Vec<PyTy> {
+        self.0.nested().into_iter().map(PyTy).collect()
     }
     /// Whether two types are structurally the same.
     fn same_as(&self, other: &PyTy) -> bool {
@@ -505,27 +606,14 @@ impl PyVal {
         };
         Ok((kind, e.to_string()).into_pyobject(py)?.into_any().unbind())
     }
-    /// `scopes()`: a native value for each object scope, and for each environment a pair
-    /// `(Env, [(address, str or Value)])`.
+    /// `scopes()`: a native value for each object scope, a native environment for each
+    /// environment.
     fn scopes(&self, py: Python<'_>) -> PyResult<Vec<Py<PyAny>>> {
         let mut out = Vec::new();
         for s in self.0.scopes() {
             out.push(match s {
                 Scope::Obj(v) => Py::new(py, PyVal(v))?.into_any(),
-                Scope::Env(e) => {
-                    let entries = PyList::empty(py);
-                    for (k, v) in e.entries() {
-                        let v: Py<PyAny> = match v {
-                            EnvValue::Str(s) => PyString::new(py, s).into_any().unbind(),
-                            EnvValue::Obj(o) => Py::new(py, PyVal(o.clone()))?.into_any(),
-                        };
-                        entries.append((k.address(), v))?;
-                    }
-                    (Py::new(py, PyEnv(e))?, entries)
-                        .into_pyobject(py)?
-                        .into_any()
-                        .unbind()
-                }
+                Scope::Env(e) => Py::new(py, PyEnv(e))?.into_any(),
             });
         }
         Ok(out)
@@ -575,7 +663,30 @@ impl PyVal {
     }
 }
 
-/// Converts a Python value into an environment entry.
+/// The engine handle behind a facade object: `_v` of an `Object`, `_env` of an
+/// `Environment` (or the handle itself).
+pub(crate) fn native_scope(obj: &Bound<'_, PyAny>) -> PyResult<Option<Scope>> {
+    if let Ok(v) = obj.cast::<PyVal>() {
+        return Ok(Some(Scope::Obj(v.get().0.clone())));
+    }
+    if let Ok(e) = obj.cast::<PyEnv>() {
+        return Ok(Some(Scope::Env(e.get().0.clone())));
+    }
+    for handle in ["_v", "_env"] {
+        if let Ok(h) = obj.getattr(handle) {
+            if let Ok(v) = h.cast::<PyVal>() {
+                return Ok(Some(Scope::Obj(v.get().0.clone())));
+            }
+            if let Ok(e) = h.cast::<PyEnv>() {
+                return Ok(Some(Scope::Env(e.get().0.clone())));
+            }
+        }
+    }
+    Ok(None)
+}
+
+/// Converts a Python value into an environment entry: strings and numbers (bound as text),
+/// pystachio objects (mounted), environments and dicts (flattened under the key).
 fn env_input(obj: &Bound<'_, PyAny>) -> PyResult<EnvInput> {
     if let Ok(s) = obj.cast::<PyString>() {
         return Ok(EnvInput::Str(s.to_str()?.to_owned()));
@@ -592,16 +703,42 @@ fn env_input(obj: &Bound<'_, PyAny>) -> PyResult<EnvInput> {
     if obj.is_instance_of::<PyFloat>() {
         return Ok(EnvInput::Float(obj.extract()?));
     }
-    if let Ok(v) = obj.cast::<PyVal>() {
-        return Ok(EnvInput::Obj(v.get().0.clone()));
+    if let Ok(d) = obj.cast::<PyDict>() {
+        return Ok(EnvInput::Dict(dict_entries(d)?));
     }
-    if let Ok(e) = obj.cast::<PyEnv>() {
-        return Ok(EnvInput::Env(e.get().0.clone()));
+    match native_scope(obj)? {
+        Some(Scope::Obj(v)) => Ok(EnvInput::Obj(v)),
+        Some(Scope::Env(e)) => Ok(EnvInput::Env(e)),
+        None => Err(PyValueError::new_err(format!(
+            "Environment values must be strings, numbers, Objects or other Environments. Got {} instead.",
+            obj.get_type().repr()?
+        ))),
     }
-    Err(PyValueError::new_err(format!(
-        "Environment values must be strings, numbers, Objects or other Environments. Got {} instead.",
-        obj.get_type().repr()?
-    )))
+}
+
+/// A dict's entries as environment inputs.
+fn dict_entries(d: &Bound<'_, PyDict>) -> PyResult<Vec<(String, EnvInput)>> {
+    let mut entries = Vec::with_capacity(d.len());
+    for (k, v) in d.iter() {
+        entries.push((env_key(&k)?, env_input(&v)?));
+    }
+    Ok(entries)
+}
+
+/// The address of an environment key: a string, or a `Ref` (by its address).
+fn env_key(key: &Bound<'_, PyAny>) -> PyResult<String> {
+    if let Ok(s) = key.cast::<PyString>() {
+        return Ok(s.to_str()?.to_owned());
+    }
+    if let Some(reg) = registered(key.py())
+        && reg.is_ref(key)?
+    {
+        return key.call_method0("address")?.extract();
+    }
+    Err(eval_err(
+        key.py(),
+        EvalError::InvalidRef(InvalidRef(format!("Invalid address: {}", key.repr()?))),
+    ))
 }
 
 #[pymethods]
@@ -618,9 +755,68 @@ impl PyEnv {
             .map(PyEnv)
             .map_err(|e| build_err(py, e))
     }
+    /// `Environment(*sources)`: dicts (nested dicts flattened into longer addresses) and other
+    /// environments, merged in order, later entries replacing earlier ones.
+    #[staticmethod]
+    fn merged(py: Python<'_>, sources: &Bound<'_, PyList>) -> PyResult<PyEnv> {
+        let mut envs = Vec::with_capacity(sources.len());
+        for source in sources.iter() {
+            if let Ok(d) = source.cast::<PyDict>() {
+                envs.push(Env::from_pairs(dict_entries(d)?).map_err(|e| build_err(py, e))?);
+            } else if let Some(Scope::Env(e)) = native_scope(&source)? {
+                envs.push(e);
+            } else {
+                return Err(PyValueError::new_err(format!(
+                    "Environment expects dict or Environment, got {}",
+                    source.repr()?
+                )));
+            }
+        }
+        Ok(PyEnv(match envs.len() {
+            1 => envs.remove(0),
+            _ => Env::merge(envs.iter()),
+        }))
+    }
+    /// What `address` names: a bound string, a native value, or `None`.
+    fn find(&self, py: Python<'_>, address: &str) -> PyResult<Option<Py<PyAny>>> {
+        let r = Ref::parse(address).map_err(|e| eval_err(py, EvalError::InvalidRef(e)))?;
+        Ok(match self.0.get(&r).map_err(|e| eval_err(py, e))? {
+            None => None,
+            Some(EnvValue::Str(s)) => Some(PyString::new(py, &s).into_any().unbind()),
+            Some(EnvValue::Obj(o)) => Some(Py::new(py, PyVal(o))?.into_any()),
+        })
+    }
+    /// The entries as `(address, str or native value)`.
+    fn entries(&self, py: Python<'_>) -> PyResult<Vec<(String, Py<PyAny>)>> {
+        let mut out = Vec::with_capacity(self.0.len());
+        for (k, v) in self.0.entries() {
+            let v: Py<PyAny> = match v {
+                EnvValue::Str(s) => PyString::new(py, s).into_any().unbind(),
+                EnvValue::Obj(o) => Py::new(py, PyVal(o.clone()))?.into_any(),
+            };
+            out.push((k.address(), v));
+        }
+        Ok(out)
+    }
     /// Number of entries.
     fn __len__(&self) -> usize {
         self.0.len()
+    }
+}
+
+/// `str()` of what an environment binding becomes: strings as they are, numbers as Python
+/// prints them (`Environment.wrap` of a scalar).
+#[pyfunction]
+fn binding_text(value: &Bound<'_, PyAny>) -> PyResult<String> {
+    match env_input(value)? {
+        EnvInput::Str(s) => Ok(s),
+        EnvInput::Int(i) => Ok(i.to_string()),
+        EnvInput::Float(f) => Ok(aurora_config::pystachio::pyfmt::py_float(f)),
+        EnvInput::Bool(b) => Ok(if b { "True" } else { "False" }.to_owned()),
+        _ => Err(PyValueError::new_err(format!(
+            "Environment values must be strings, numbers, Objects or other Environments. Got {} instead.",
+            value.get_type().repr()?
+        ))),
     }
 }
 
@@ -640,6 +836,9 @@ fn configure(
     empty: Py<PyAny>,
     object_base: Py<PyType>,
     wrap: Py<PyAny>,
+    ref_from_address: Py<PyAny>,
+    ref_class: Py<PyType>,
+    namable_error: Py<PyType>,
 ) {
     // A second configuration (a reloaded package) keeps the first; the classes are the same.
     let _ = REGISTERED.set(
@@ -653,6 +852,9 @@ fn configure(
             empty,
             object_base,
             wrap,
+            ref_from_address,
+            ref_class,
+            namable_error,
         },
     );
 }
@@ -668,6 +870,15 @@ fn parse_ref(py: Python<'_>, address: &str) -> PyResult<Vec<(bool, String)>> {
         .iter()
         .map(|c| (matches!(c, Component::Deref(_)), c.value().to_owned()))
         .collect())
+}
+
+/// A serialized type read from JSON text, in Python form (arrays as tuples, objects as
+/// frozendicts): `TypeFactory.load_json`/`load_file`.
+#[pyfunction]
+fn signature_from_json<'py>(py: Python<'py>, text: &str) -> PyResult<Bound<'py, PyAny>> {
+    let json: serde_json::Value =
+        serde_json::from_str(text).map_err(|e| PyValueError::new_err(e.to_string()))?;
+    json_to_signature(py, &json)
 }
 
 /// The Aurora schema's struct types by name.
@@ -803,7 +1014,9 @@ pub mod _native {
     use super::{PyEnv, PyTy, PyVal};
     #[pymodule_export]
     use super::{
-        combine_tasks, concat_tasks, configure, evaluate_job, order, parse_ref, schema_types,
-        sequential_task, service, simple_task,
+        binding_text, combine_tasks, concat_tasks, configure, evaluate_job, order, parse_ref,
+        schema_types, sequential_task, service, signature_from_json, simple_task,
     };
+    #[pymodule_export]
+    use crate::templates::{PyRefPattern, join, resolve, split};
 }

@@ -57,3 +57,9 @@ def run(P):
     t('bindobj', lambda: str(S('{{name}}:{{port}}').bind(p)))
     return out
 
+
+
+if __name__ == '__main__':
+    import pystachio
+    for line in run(pystachio):
+        print(line)

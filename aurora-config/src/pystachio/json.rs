@@ -67,6 +67,7 @@ pub fn raw_to_json(r: &Raw) -> Json {
                 .collect(),
         ),
         Raw::Value(v) => raw_to_json(&v.get()),
+        Raw::Foreign(f) => Json::String(f.text().to_string()),
     }
 }
 
@@ -172,6 +173,12 @@ pub(crate) fn write_raw(out: &mut String, r: &Raw) -> Result<(), EvalError> {
             out.push('}');
         }
         Raw::Value(v) => write_raw(out, &v.get())?,
+        Raw::Foreign(f) => {
+            return Err(EvalError::Coercion(format!(
+                "Object of type {} is not JSON serializable",
+                f.text()
+            )));
+        }
     }
     Ok(())
 }

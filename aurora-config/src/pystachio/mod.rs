@@ -23,6 +23,7 @@
 
 mod error;
 pub mod json;
+mod matcher;
 mod mustache;
 pub mod pyfmt;
 mod refs;
@@ -34,8 +35,12 @@ mod value;
 mod tests;
 
 pub use error::{BuildError, EvalError, FindError, InvalidRef};
-pub use mustache::{MAX_ITERATIONS, clear_template_cache};
+pub use matcher::{PatternStep, RefPattern};
+pub use mustache::{
+    MAX_ITERATIONS, ResolveError, Segment, clear_template_cache, join_segments, resolve_text,
+    segments,
+};
 pub use refs::{Component, Ref};
 pub use scope::{Env, EnvInput, EnvValue, Scope};
 pub use types::{FieldInfo, FieldSpec, Type};
-pub use value::{Raw, TypeCheck, Value};
+pub use value::{Foreign, Raw, TypeCheck, Value};

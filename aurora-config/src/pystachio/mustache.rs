@@ -414,3 +414,112 @@ pub(crate) fn resolve(
     }
     Err(EvalError::Uninterpolatable(cur.into_owned()))
 }
+
+/// One piece of a template as [`segments`] returns it: literal text, or a reference to
+/// substitute.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Segment {
+    /// Literal text. An escape `{{&x}}` is its own segment: `{{x}}`, or `{{&x}}` when escapes
+    /// are kept for a later pass.
+    Text(String),
+    /// A `{{reference}}`.
+    Ref(Ref),
+}
+
+/// Splits a template into literal text and references, dropping empty text. With
+/// `keep_escapes`, an escape stays `{{&x}}` (so substituting and splitting again still sees an
+/// escape); otherwise it becomes the literal `{{x}}`. Fails on the first tag whose content is
+/// not a reference.
+///
+/// ```
+/// use aurora_config::pystachio::{Ref, Segment, segments};
+/// let got = segments("x {{a.b}} {{&c}}", false).unwrap();
+/// assert_eq!(got, vec![
+///     Segment::Text("x ".into()),
+///     Segment::Ref(Ref::parse("a.b").unwrap()),
+///     Segment::Text(" ".into()),
+///     Segment::Text("{{c}}".into()),
+/// ]);
+/// ```
+pub fn segments(text: &str, keep_escapes: bool) -> Result<Vec<Segment>, InvalidRef> {
+    let tpl = split(text)?;
+    let escape_open = if keep_escapes { "{{&" } else { "{{" };
+    Ok(tpl
+        .pieces
+        .iter()
+        .map(|p| match p {
+            Piece::Lit(a, b) => Segment::Text(text[*a..*b].to_string()),
+            Piece::Esc(a, b) => Segment::Text(format!("{escape_open}{}}}}}", &text[*a..*b])),
+            Piece::Ref(r) => Segment::Ref(r.clone()),
+        })
+        .collect())
+}
+
+/// Renders segments in one pass: each reference is replaced by what `lookup` returns for it,
+/// or kept as its tag when `lookup` finds nothing. `lookup` gets the segment's position too, so
+/// a caller can map it back to its own reference object. Returns the text and the positions of
+/// the references left unresolved, in order.
+pub fn join_segments<E>(
+    segments: &[Segment],
+    mut lookup: impl FnMut(usize, &Ref) -> Result<Option<String>, E>,
+) -> Result<(String, Vec<usize>), E> {
+    let mut text = String::new();
+    let mut unresolved = Vec::new();
+    for (i, s) in segments.iter().enumerate() {
+        match s {
+            Segment::Text(t) => text.push_str(t),
+            Segment::Ref(r) => match lookup(i, r)? {
+                Some(found) => text.push_str(&found),
+                None => {
+                    push_tag(&mut text, r);
+                    unresolved.push(i);
+                }
+            },
+        }
+    }
+    Ok((text, unresolved))
+}
+
+/// Why [`resolve_text`] failed: the template itself, or the caller's lookup.
+#[derive(Debug)]
+pub enum ResolveError<E> {
+    /// A bad tag, or substitution that never settles.
+    Eval(EvalError),
+    /// The lookup failed.
+    Lookup(E),
+}
+
+/// Resolves a template the way values interpolate their strings (innermost tags first,
+/// substituted text read again, escapes turned into literal tags at the end), looking
+/// references up with `lookup`, which returns the text to substitute. Each reference is looked
+/// up once per call. Returns the text and the references left unbound, in textual order.
+///
+/// ```
+/// use aurora_config::pystachio::{Ref, resolve_text};
+/// let (text, unbound) = resolve_text::<()>("{{a}} {{b}}", |r| {
+///     Ok((r.address() == "a").then(|| "{{c}}!".to_string()))
+/// }).unwrap();
+/// assert_eq!(text, "{{c}}! {{b}}");
+/// assert_eq!(unbound, vec![Ref::parse("c").unwrap(), Ref::parse("b").unwrap()]);
+/// ```
+pub fn resolve_text<E>(
+    text: &str,
+    mut lookup: impl FnMut(&Ref) -> Result<Option<String>, E>,
+) -> Result<(String, Vec<Ref>), ResolveError<E>> {
+    let tpl = split(text).map_err(|e| ResolveError::Eval(e.into()))?;
+    // The engine's lookup speaks EvalError; a failed caller lookup is kept aside and stops
+    // resolution through a placeholder error that is never shown.
+    let mut failed = None;
+    let res = resolve(text, &tpl, &mut |r: &Ref| match lookup(r) {
+        Ok(found) => Ok(found.map(Arc::from)),
+        Err(e) => {
+            failed = Some(e);
+            Err(EvalError::Coercion(String::new()))
+        }
+    });
+    match (res, failed) {
+        (_, Some(e)) => Err(ResolveError::Lookup(e)),
+        (Ok(r), None) => Ok((r.text, r.unbound)),
+        (Err(e), None) => Err(ResolveError::Eval(e)),
+    }
+}

@@ -185,6 +185,29 @@ pub enum Scope {
     Obj(Value),
 }
 
+impl Scope {
+    /// The text `{{r}}` stands for in this scope alone (a bound string, or `str()` of the
+    /// object found), or `None` when the scope has nothing under `r`.
+    pub fn render(&self, r: &Ref) -> Result<Option<Arc<str>>, EvalError> {
+        let chain = match self {
+            Scope::Env(e) => Chain::of(Link::Env(e.clone())),
+            Scope::Obj(v) => Chain::of(Link::Obj(v.clone())),
+        };
+        super::value::lookup_render(&chain, r)
+    }
+}
+
+impl Env {
+    /// What `r` names in this environment: an exact entry, or what an object mounted at a
+    /// prefix of `r` has under the rest of it (placed in that object's scopes).
+    pub fn get(&self, r: &Ref) -> Result<Option<EnvValue>, EvalError> {
+        Ok(self.find(r.components())?.map(|f| match f {
+            Found::Str(s) => EnvValue::Str(s),
+            Found::Obj(o) => EnvValue::Obj(o),
+        }))
+    }
+}
+
 /// What a lookup found: a bound string, or an object to render with `str()`.
 #[derive(Clone)]
 pub(crate) enum Found {

@@ -963,3 +963,221 @@ fn integers_are_unbounded() {
         r#"{"n": 18446744073709551615}"#
     );
 }
+
+/// The parser API the Python facade uses is the engine's: splitting, one join pass and full
+/// resolution agree with values interpolating the same text (§4).
+#[test]
+fn template_api_agrees_with_interpolation() {
+    let r = |a: &str| Ref::parse(a).unwrap();
+    assert_eq!(
+        segments("{{&x}} {{y}}", true).unwrap(),
+        vec![
+            Segment::Text("{{&x}}".into()),
+            Segment::Text(" ".into()),
+            Segment::Ref(r("y")),
+        ]
+    );
+    assert_eq!(
+        segments("{{{{a}}}}", false).unwrap(),
+        vec![
+            Segment::Text("{{".into()),
+            Segment::Ref(r("a")),
+            Segment::Text("}}".into()),
+        ]
+    );
+    assert_eq!(segments("{{ x }}", false).unwrap_err().0, " x ");
+
+    let pieces = segments("x{{a}}y{{b}}", false).unwrap();
+    let joined = join_segments::<()>(&pieces, |_, r| {
+        Ok((r.address() == "a").then(|| "A".to_string()))
+    })
+    .unwrap();
+    assert_eq!(joined, ("xAy{{b}}".to_string(), vec![3]));
+
+    let lookup = |r: &Ref| -> Result<Option<String>, ()> {
+        Ok(match r.address().as_str() {
+            "a" => Some("{{b}}".into()),
+            "b" => Some("B".into()),
+            "number" => Some("1".into()),
+            _ => None,
+        })
+    };
+    for (template, text, unbound) in [
+        ("{{a}} {{c}} {{a}}", "B {{c}} B", vec!["c"]),
+        ("{{&a}} {{a}}", "{{a}} B", vec![]),
+        ("{{metavar{{number}}}}", "{{metavar1}}", vec!["metavar1"]),
+    ] {
+        let (got, refs) = resolve_text(template, lookup).unwrap();
+        assert_eq!(got, text, "{template}");
+        let refs: Vec<String> = refs.iter().map(Ref::address).collect();
+        assert_eq!(refs, unbound, "{template}");
+        let env = env(vec![
+            ("a", EnvInput::Str("{{b}}".into())),
+            ("b", EnvInput::Str("B".into())),
+            ("number", EnvInput::Int(1)),
+        ]);
+        let v = string(template).bind(vec![env]);
+        let (iv, ub) = v.interpolate().unwrap();
+        assert_eq!(iv.get().py_str(), text, "{template}");
+        assert_eq!(ub.iter().map(Ref::address).collect::<Vec<_>>(), unbound);
+    }
+    let cycle = resolve_text::<()>("{{a}}", |_| Ok(Some("{{a}}".into())));
+    assert!(matches!(
+        cycle,
+        Err(ResolveError::Eval(EvalError::Uninterpolatable(_)))
+    ));
+    let failed = resolve_text("{{a}}", |_| Err("lookup failed"));
+    assert!(matches!(failed, Err(ResolveError::Lookup("lookup failed"))));
+}
+
+/// A scope renders what a reference names in it alone; an environment finds through objects
+/// mounted at a prefix.
+#[test]
+fn scopes_render_and_environments_find_through_objects() {
+    let p = st("P", &[("name", Type::string()), ("cmd", Type::string())]);
+    let pv = obj(&p, vec![("name", s("web")), ("cmd", s("run {{name}}"))]);
+    let e = Env::from_pairs([("x", EnvInput::Obj(pv.clone())), ("y", EnvInput::Int(2))]).unwrap();
+    let r = |a: &str| Ref::parse(a).unwrap();
+    match e.get(&r("x.cmd")).unwrap() {
+        Some(EnvValue::Obj(v)) => assert_eq!(v.py_str().unwrap(), "run web"),
+        _ => panic!("x.cmd is the mounted struct's field"),
+    }
+    assert!(matches!(e.get(&r("y")).unwrap(), Some(EnvValue::Str(t)) if &*t == "2"));
+    assert!(e.get(&r("x.nope")).unwrap().is_none());
+    let scope = Scope::Obj(pv);
+    assert_eq!(scope.render(&r("cmd")).unwrap().as_deref(), Some("run web"));
+    assert_eq!(scope.render(&r("other")).unwrap(), None);
+}
+
+/// Matcher semantics: kinds and tests per step, at least as many components as steps.
+#[test]
+fn ref_patterns_match_prefixes() {
+    let any = |_: &&str, _: &str| Ok::<_, ()>(true);
+    let exact = |want: &&str, have: &str| Ok::<_, ()>(*want == "*" || *want == have);
+    let p = RefPattern::default()
+        .then(false, "packer")
+        .then(true, "*")
+        .then(true, "*");
+    let r = |a: &str| Ref::parse(a).unwrap();
+    let values = |a: &str| {
+        p.prefix_of(&r(a), exact)
+            .unwrap()
+            .map(|v| v.iter().map(|x| x.to_string()).collect::<Vec<_>>())
+    };
+    assert_eq!(
+        values("packer[a][b].g"),
+        Some(vec!["packer".into(), "a".into(), "b".into()])
+    );
+    assert_eq!(values("packer[x]"), None);
+    assert_eq!(values("packer.a[b]"), None);
+    assert_eq!(values("other[a][b]"), None);
+    assert_eq!(
+        RefPattern::<&str>::default()
+            .prefix_of(&r("z"), any)
+            .unwrap(),
+        Some(vec![])
+    );
+    let matched = p.prefix_of(&r("packer[a][b].g"), exact).unwrap().unwrap();
+    assert_eq!(p.reference(&matched).address(), "packer[a][b]");
+}
+
+/// Type factory support: every nested type once, inner first; the signature as
+/// `json.dumps` writes it; coercion as pystachio's `coerce`.
+#[test]
+fn types_list_their_parts_and_write_signatures() {
+    let list = Type::list(&Type::integer());
+    let t = Type::structure(
+        "Prof",
+        vec![
+            FieldSpec::required("name", &Type::string()),
+            FieldSpec::optional("tags", &list),
+            FieldSpec::optional("ids", &list),
+            FieldSpec::with_default("port", &Type::integer(), Raw::Int(80)),
+        ],
+    )
+    .unwrap();
+    let names: Vec<String> = t.nested().iter().map(|x| x.name().to_string()).collect();
+    assert_eq!(names, ["Integer", "IntegerList", "String", "Prof"]);
+    assert_eq!(
+        t.signature_text(),
+        r#"["Struct", "Prof", [["ids", [false, [], true, ["List", ["Integer"]]]], ["name", [true, [], true, ["String"]]], ["port", [false, 80, false, ["Integer"]]], ["tags", [false, [], true, ["List", ["Integer"]]]]]]"#
+    );
+    let loaded = Type::load(t.serialize()).unwrap();
+    assert!(loaded.same_as(&t.recreated()));
+    assert!(matches!(
+        Type::integer().coerce(s(" 7 ")).unwrap(),
+        Raw::Int(7)
+    ));
+    assert_eq!(
+        Type::boolean().coerce(s("yes")).unwrap_err().to_string(),
+        "Cannot coerce 'yes' to Boolean"
+    );
+}
+
+/// Data no type accepts builds lazily and fails as a coercion error when used (§4).
+#[test]
+fn foreign_inputs_fail_as_coercion_errors() {
+    let handle: std::sync::Arc<dyn std::any::Any + Send + Sync> = std::sync::Arc::new(42u8);
+    let foreign = Raw::Foreign(Foreign::new("<object>", handle.clone()));
+    for t in [
+        Type::string(),
+        Type::integer(),
+        Type::float(),
+        Type::boolean(),
+    ] {
+        let v = t.instantiate(foreign.clone()).unwrap();
+        let err = v.interpolate().unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            format!("Cannot coerce '<object>' to {}", t.name())
+        );
+        assert!(!v.check().unwrap().ok());
+        match v.get() {
+            Raw::Foreign(f) => assert!(std::sync::Arc::ptr_eq(f.handle(), &handle)),
+            other => panic!("get() gave {other:?}"),
+        }
+    }
+}
+
+/// A choice inside a struct, list or map stays a choice through interpolation, holding the
+/// alternative it resolved to; on its own it interpolates to the alternative (§4).
+#[test]
+fn choices_keep_their_wrapper_inside_containers() {
+    let c = Type::choice(None, &[Type::integer(), Type::string()]);
+    let t = st("S", &[("c", c.clone()), ("l", Type::list(&c))]);
+    let v = bind(
+        &obj(
+            &t,
+            vec![
+                ("c", s("{{x}}")),
+                ("l", Raw::List(vec![Raw::Int(1), s("a")])),
+            ],
+        ),
+        &[("x", "abc")],
+    );
+    let (iv, _) = v.interpolate().unwrap();
+    let field = iv.raw_field("c").unwrap();
+    assert_eq!(field.ty().name(), "Choice_Integer_String");
+    assert_eq!(field.repr().unwrap(), "Choice_Integer_String(String(abc))");
+    assert_eq!(
+        field.interpolate().unwrap().0.repr().unwrap(),
+        "String(abc)"
+    );
+    let accessor = v.field("c").unwrap().unwrap();
+    assert_eq!(accessor.ty().name(), "Choice_Integer_String");
+    let items = iv.raw_field("l").unwrap().elements().to_vec();
+    let kinds: Vec<String> = items
+        .iter()
+        .map(|e| e.interpolate().unwrap().0.ty().name().to_string())
+        .collect();
+    assert_eq!(kinds, ["Integer", "String"]);
+    assert!(
+        items
+            .iter()
+            .all(|e| e.ty().name() == "Choice_Integer_String")
+    );
+    assert_eq!(iv.json_dumps().unwrap(), r#"{"c": "abc", "l": [1, "a"]}"#);
+    let top = c.instantiate(s("{{y}}")).unwrap();
+    let (alt, _) = bind(&top, &[("y", "3")]).interpolate().unwrap();
+    assert_eq!(alt.repr().unwrap(), "Integer(3)");
+}

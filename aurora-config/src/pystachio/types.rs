@@ -398,6 +398,48 @@ impl Type {
         })
     }
 
+    /// The signature as Python's `json.dumps` writes it (`", "` and `": "` separators,
+    /// non-ASCII escaped): what pystachio's `Type.dump` writes.
+    pub fn signature_text(&self) -> String {
+        let mut out = String::new();
+        // Signatures hold only strings, booleans, numbers and lists, which always write.
+        let _ = super::json::write_raw(&mut out, &super::json::json_to_raw(self.serialize()));
+        out
+    }
+
+    /// This type and every type it is built from, each signature once, inner types before the
+    /// types that contain them (the order a factory has to make them in).
+    pub fn nested(&self) -> Vec<Type> {
+        fn visit(t: &Type, out: &mut Vec<Type>) {
+            if out.iter().any(|seen| seen.serialize() == t.serialize()) {
+                return;
+            }
+            match &t.0.kind {
+                TypeKind::Choice(alts) => alts.iter().for_each(|a| visit(a, out)),
+                TypeKind::List(e) => visit(e, out),
+                TypeKind::Map(k, v) => {
+                    visit(k, out);
+                    visit(v, out);
+                }
+                TypeKind::Struct(s) => {
+                    let mut fields: Vec<&Field> = s.fields.iter().collect();
+                    fields.sort_by(|a, b| a.name.cmp(&b.name));
+                    fields.into_iter().for_each(|f| visit(&f.ty, out));
+                }
+                _ => {}
+            }
+            out.push(t.clone());
+        }
+        let mut out = Vec::new();
+        visit(self, &mut out);
+        out
+    }
+
+    /// The factory names [`Type::load`] knows.
+    pub const FACTORIES: [&'static str; 9] = [
+        "String", "Integer", "Float", "Boolean", "Enum", "Choice", "Struct", "List", "Map",
+    ];
+
     /// Loads a type from a serialized signature (see [`Type::serialize`]). Nested struct types
     /// come back with their fields in sorted order, as in pystachio.
     pub fn load(sig: &Json) -> Result<Type, BuildError> {

@@ -38,6 +38,42 @@ pub enum Raw {
     Map(Vec<(Raw, Raw)>),
     /// An existing value (kept as is where its type fits).
     Value(Value),
+    /// Data of a kind no type accepts (a class, an arbitrary object), kept so that coercing
+    /// it fails with the type's coercion error, as pystachio's lazy scalars do, rather than
+    /// failing at construction.
+    Foreign(Foreign),
+}
+
+/// An input the engine cannot interpret: its text (Python `str()`), for error messages, and
+/// the caller's own handle on it, which `get()` gives back unchanged.
+#[derive(Clone)]
+pub struct Foreign {
+    text: Arc<str>,
+    handle: Arc<dyn std::any::Any + Send + Sync>,
+}
+
+impl Foreign {
+    /// Wraps `handle`, which reads as `text`.
+    pub fn new(text: impl AsRef<str>, handle: Arc<dyn std::any::Any + Send + Sync>) -> Foreign {
+        Foreign {
+            text: Arc::from(text.as_ref()),
+            handle,
+        }
+    }
+    /// The text the input reads as.
+    pub fn text(&self) -> &str {
+        &self.text
+    }
+    /// The caller's handle.
+    pub fn handle(&self) -> &Arc<dyn std::any::Any + Send + Sync> {
+        &self.handle
+    }
+}
+
+impl std::fmt::Debug for Foreign {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Foreign({})", self.text)
+    }
 }
 
 impl Raw {
@@ -97,6 +133,7 @@ impl Raw {
                 format!("{{{}}}", parts.join(", "))
             }
             Raw::Value(v) => v.repr().unwrap_or_else(|e| format!("<{e}>")),
+            Raw::Foreign(f) => f.text.to_string(),
         }
     }
 }
@@ -109,6 +146,7 @@ impl PartialEq for Raw {
             (Raw::List(a), Raw::List(b)) => a == b,
             (Raw::Map(a), Raw::Map(b)) => a == b,
             (Raw::Value(a), Raw::Value(b)) => a == b,
+            (Raw::Foreign(a), Raw::Foreign(b)) => Arc::ptr_eq(&a.handle, &b.handle),
             (Raw::BigInt(x), other) | (other, Raw::BigInt(x)) => match other {
                 Raw::BigInt(y) => x == y,
                 Raw::Int(i) => **x == BigInt::from(*i),
@@ -146,6 +184,7 @@ impl Raw {
                 v.hash_into(h);
             }),
             Raw::Value(v) => v.get().hash_into(h),
+            Raw::Foreign(f) => f.text.hash(h),
             // Equal to a float only when the float holds it exactly: hash like that float then.
             Raw::BigInt(i) => match i
                 .to_f64()
@@ -331,6 +370,12 @@ impl Type {
             }
         };
         Ok(Value::plain(self.clone(), node))
+    }
+
+    /// `raw` converted to this scalar type's form (pystachio's `coerce`): `'5'` to `5` for an
+    /// `Integer`, `1` to `'1'` for a `String`. Other types take data as it is.
+    pub fn coerce(&self, raw: Raw) -> Result<Raw, EvalError> {
+        Ok(coerce(self, &raw)?.unwrap_or(raw))
     }
 
     /// Builds a struct from `(field, value)` pairs (`T(f=v, ...)`), like [`Type::instantiate`]
@@ -631,7 +676,10 @@ impl Value {
     pub fn field(&self, name: &str) -> Result<Option<Value>, EvalError> {
         match self.raw_field(name) {
             None => Ok(None),
-            Some(f) => Ok(Some(f.scoped(&self.struct_chain()).interpolate()?.0)),
+            Some(f) => Ok(Some(
+                f.keep_choice(f.scoped(&self.struct_chain()).interpolate()?)
+                    .0,
+            )),
         }
     }
 
@@ -724,7 +772,7 @@ impl Value {
                     out.push(match f {
                         None => None,
                         Some(v) => {
-                            let (iv, ub) = v.interpolate_in(&scopes)?;
+                            let (iv, ub) = v.keep_choice(v.interpolate_in(&scopes)?);
                             merge_unique(&mut unbound, ub);
                             Some(iv)
                         }
@@ -736,7 +784,7 @@ impl Value {
                 let mut unbound = Vec::new();
                 let mut out = Vec::with_capacity(items.len());
                 for v in items {
-                    let (iv, ub) = v.interpolate_in(&self.chain)?;
+                    let (iv, ub) = v.keep_choice(v.interpolate_in(&self.chain)?);
                     merge_unique(&mut unbound, ub);
                     out.push(iv);
                 }
@@ -746,15 +794,28 @@ impl Value {
                 let mut unbound = Vec::new();
                 let mut out = Vec::with_capacity(pairs.len());
                 for (k, v) in pairs {
-                    let (ik, ub) = k.interpolate_in(&self.chain)?;
+                    let (ik, ub) = k.keep_choice(k.interpolate_in(&self.chain)?);
                     merge_unique(&mut unbound, ub);
-                    let (iv, ub) = v.interpolate_in(&self.chain)?;
+                    let (iv, ub) = v.keep_choice(v.interpolate_in(&self.chain)?);
                     merge_unique(&mut unbound, ub);
                     out.push((ik, iv));
                 }
                 Ok((Value::plain(self.ty.clone(), Node::Map(out)), unbound))
             }
             Node::Choice(_) => self.unwrap_choice(),
+        }
+    }
+
+    /// The interpolation of this value as a part of a struct, list or map: a choice stays a
+    /// choice there, holding the alternative it resolved to (so `unwrap()` works on what comes
+    /// back), whereas a choice interpolated on its own gives the alternative itself.
+    fn keep_choice(&self, (v, unbound): Interp) -> Interp {
+        match &*self.node {
+            Node::Choice(_) => (
+                Value::plain(self.ty.clone(), Node::Choice(Raw::Value(v))),
+                unbound,
+            ),
+            _ => (v, unbound),
         }
     }
 

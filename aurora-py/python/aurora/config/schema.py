@@ -119,38 +119,44 @@ class Tasks(object):
   concat = staticmethod(concat_tasks)
 
 
+def _named_options(options, kw_options):
+  """``(name, value)`` pairs of option arguments, in order: a string is a bare flag, a dict
+  gives several named values, keywords come last; other arguments are ignored."""
+  for option in options:
+    if isinstance(option, str):
+      yield option, None
+    elif isinstance(option, dict):
+      for pair in option.items():
+        yield pair
+  for pair in kw_options.items():
+    yield pair
+
+
 class Options(object):
-  """Command-line option rendering: `Options.java(...)`, `Options.python(...)`."""
+  """Command lines built from option names and values: ``Options.java('a', b=23)`` gives
+  ``-a -b 23``; ``Options.python`` spells one-letter names ``-a`` and longer ones ``--boo``."""
 
   @staticmethod
   def render_option(short_prefix, long_prefix, option, value=None):
-    """One option: the short prefix for one-letter names, the long one otherwise, and the
-    value after a space when there is one."""
-    flag = '%s%s' % (short_prefix if len(option) == 1 else long_prefix, option)
-    return '%s %s' % (flag, value) if value else flag
+    """``option`` behind ``short_prefix`` when it is one letter long, ``long_prefix``
+    otherwise, then its value after a space; an empty value (None, '', 0) is left out."""
+    flag = '{}{}'.format(long_prefix if len(option) != 1 else short_prefix, option)
+    return '{} {}'.format(flag, value) if value else flag
 
   @staticmethod
   def render_options(short_prefix, long_prefix, *options, **kw_options):
-    """Bare flags (strings) and dicts of name to value, in the order given, then keyword
-    options; arguments of any other kind are skipped."""
-    named = []
-    for option in options:
-      if isinstance(option, str):
-        named.append((option, None))
-      elif isinstance(option, dict):
-        named.extend(option.items())
-    named.extend(kw_options.items())
+    """Every option of ``_named_options`` rendered, separated by spaces."""
     return ' '.join(Options.render_option(short_prefix, long_prefix, name, value)
-                    for name, value in named)
+                    for name, value in _named_options(options, kw_options))
 
   @staticmethod
   def java(*options, **kw_options):
-    """`-a 23 -b foo`."""
+    """Java style: ``-name value`` whatever the length of the name."""
     return Options.render_options('-', '-', *options, **kw_options)
 
   @staticmethod
   def python(*options, **kw_options):
-    """One-letter options as `-a`, others as `--boo`."""
+    """Python style: ``-a`` for one letter, ``--name`` otherwise."""
     return Options.render_options('-', '--', *options, **kw_options)
 
 

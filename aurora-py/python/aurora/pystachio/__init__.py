@@ -27,5 +27,8 @@ _nat.configure(
     Empty,
     _base.Object,
     _base._wrap,
+    Ref.from_address,
+    Ref,
+    Namable.Error,
 )
 del _base, _composite, _naming, _nat

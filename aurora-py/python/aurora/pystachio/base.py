@@ -1,5 +1,11 @@
-"""Environments and the Object base class. Values live in the Rust engine: an Object is a thin
-handle (``_v``) on a native value, and every method delegates to it."""
+"""Environments and the ``Object`` base class: pystachio 0.8.10's ``base`` module as a facade
+over the Rust engine.
+
+An ``Environment`` is a handle (``_env``) on an engine environment, and an ``Object`` a handle
+(``_v``) on an engine value: building environments (flattening nested dicts, stringifying
+numbers), looking references up in them and everything values do happen in the engine
+(``aurora-config``'s ``pystachio`` module). The classes here give that pystachio's names,
+signatures and exceptions."""
 from pprint import pformat
 
 from .. import _native
@@ -9,70 +15,45 @@ from .typing import TypeCheck
 
 
 class Environment(Namable):
-  """Named values that templates can refer to: a flat table from Ref to an Object or a
-  string. Nested dicts are flattened into longer Refs as they are added, and the engine
-  gets its own copy of the table the first time a bind needs it."""
-  __slots__ = ('_table', '_native_env')
+  """Named values that templates can refer to: ``Environment({'a': {'b': 1}}, c='x')`` binds
+  ``{{a.b}}`` and ``{{c}}``. Built from dicts and other Environments, later ones winning;
+  values are strings, numbers (bound as their text), Objects or nested dicts."""
+  __slots__ = ('_env',)
 
   @staticmethod
   def wrap(value):
-    """Normalises one entry: dicts become Environments, numbers become strings, and
-    strings, Objects and Environments are kept."""
+    """What ``value`` becomes as a binding: a dict becomes an Environment, Objects and
+    Environments stay as they are, strings and numbers become text (``ValueError`` for
+    anything else)."""
     if isinstance(value, dict):
       return Environment(value)
     if isinstance(value, (Environment, Object)):
       return value
-    if isinstance(value, (int, float, str)):
-      return str(value)
-    raise ValueError(
-      'Environment values must be strings, numbers, Objects or other Environments. '
-      'Got %s instead.' % type(value))
-
-  def _add_mapping(self, mapping):
-    for name, value in mapping.items():
-      value = Environment.wrap(value)
-      prefix = Ref.wrap(name)
-      if isinstance(value, Environment):
-        self._table.update((prefix + ref, entry) for ref, entry in value._table.items())
-      else:
-        self._table[prefix] = value
+    return _native.binding_text(value)
 
   def __init__(self, *dicts, **kw):
-    self._table = {}
-    self._native_env = None
-    for source in dicts + (kw,):
-      if isinstance(source, dict):
-        self._add_mapping(source)
-      elif isinstance(source, Environment):
-        self._table.update(source._table)
-      else:
-        raise ValueError("Environment expects dict or Environment, got %s" % repr(source))
+    self._env = _native.Env.merged(list(dicts) + [kw] if kw else list(dicts))
 
-  def _native(self):
-    if self._native_env is None:
-      self._native_env = _native.Env([
-          (ref.address(), entry._v if isinstance(entry, Object) else entry)
-          for ref, entry in self._table.items()])
-    return self._native_env
+  @property
+  def _table(self):
+    """The bindings, by Ref: text, or the Object mounted there."""
+    return {Ref.from_address(address): _value_or_text(entry)
+            for address, entry in self._env.entries()}
 
   def find(self, ref):
-    """An exact entry if there is one; otherwise ask the Namables mounted at a prefix of
-    `ref`, longest prefix first, for the rest of it."""
-    if ref in self._table:
-      return self._table[ref]
-    prefixes = sorted((key for key in self._table if Ref.subscope(key, ref)), reverse=True)
-    for prefix in prefixes:
-      mounted = self._table[prefix]
-      if not isinstance(mounted, Namable):
-        continue
-      try:
-        return mounted.find(Ref.subscope(prefix, ref))
-      except Namable.Error:
-        pass
-    raise Namable.NotFound(self, ref)
+    """What ``ref`` names: its binding, or what an Object bound at a prefix of ``ref`` has
+    under the rest of it. Raises ``Namable.NotFound`` otherwise."""
+    found = self._env.find(ref.address()) if ref.components() else None
+    if found is None:
+      raise Namable.NotFound(self, ref)
+    return _value_or_text(found)
 
   def __repr__(self):
     return 'Environment(%s)' % pformat(self._table)
+
+
+def _value_or_text(entry):
+  return entry if isinstance(entry, str) else _wrap(entry)
 
 
 # Classes for native types, by serialized signature (structurally equal types share one).
@@ -81,32 +62,66 @@ _CLASSES = {}
 
 def _class_for(ntype):
   """The Python class of a native type, created on first use."""
-  key = ntype.key
-  cls = _CLASSES.get(key)
-  if cls is not None:
-    return cls
+  cls = _CLASSES.get(ntype.key)
+  if cls is None:
+    cls = _CLASSES[ntype.key] = _new_class(ntype, _class_for)
+  return cls
+
+
+def _new_class(ntype, inner):
+  """A new class for a native type; ``inner(t)`` gives the class of a type it contains."""
   from . import basic, choice, composite, container
   from .typing import TypeMetaclass
-  factory = ntype.factory
-  if factory in ('String', 'Integer', 'Float', 'Boolean'):
-    cls = getattr(basic, factory)
-  elif factory == 'Enum':
-    cls = TypeMetaclass(ntype.name, (basic.EnumContainer,), {
+  kind = ntype.factory
+  if kind in ('String', 'Integer', 'Float', 'Boolean'):
+    return getattr(basic, kind)
+  if kind == 'Enum':
+    return TypeMetaclass(ntype.name, (basic.EnumContainer,), {
         '__slots__': (), '_T': ntype, 'VALUES': tuple(ntype.enum_values())})
-  elif factory == 'List':
-    cls = container._list_class(_class_for(ntype.element()), ntype)
-  elif factory == 'Map':
+  if kind == 'List':
+    return container._list_class(inner(ntype.element()), ntype)
+  if kind == 'Map':
     key, value = ntype.key_value()
-    cls = container._map_class(_class_for(key), _class_for(value), ntype)
-  elif factory == 'Choice':
-    alts = [_class_for(a) for a in ntype.alternatives()]
-    cls = TypeMetaclass(ntype.name, (choice.ChoiceContainer,), {
-        '__slots__': (), '_T': ntype, 'CHOICES': alts,
-        'TYPE_PARAMETERS': (ntype.name, tuple(a.serialize_type() for a in alts))})
-  else:
-    cls = composite._struct_class(ntype, {})
-  _CLASSES[key] = cls
+    return container._map_class(inner(key), inner(value), ntype)
+  if kind == 'Choice':
+    return TypeMetaclass(ntype.name, (choice.ChoiceContainer,), {
+        '__slots__': (), '_T': ntype, 'CHOICES': [inner(a) for a in ntype.alternatives()],
+        'TYPE_PARAMETERS': ntype.signature()[1:]})
+  return composite._struct_class(ntype, {}, composite._typemap_of(ntype, inner))
+
+
+def _classes_for_signature(signature, type_dict):
+  """The class of a serialized built-in type: the engine reads the signature and lists the
+  types inside it, and each gets a new class unless ``type_dict`` (signature to class) has
+  one already. Every class made is added to ``type_dict``."""
+  import json
+  ntype = _native.Type.load(json.dumps(signature))
+  cls = None
+  for part in ntype.nested():
+    key = part.signature()
+    cls = type_dict.get(key)
+    if cls is None:
+      cls = type_dict[key] = _new_class(part, lambda t: type_dict[t.signature()])
+      if part.factory == 'Struct':
+        # Values of this struct type come back as instances of the newest class.
+        _CLASSES[part.key] = cls
   return cls
+
+
+class _EngineFactory(object):
+  """What the built-in factories share: they make their classes from the engine's reading of
+  the signature."""
+
+  @classmethod
+  def create(cls, type_dict, *type_parameters, **kwargs):
+    return _classes_for_signature((cls.PROVIDES,) + type_parameters, type_dict)
+
+
+def _engine_factory(kind, module):
+  """The factory class registered for the built-in kind ``kind`` (``StringFactory``...)."""
+  from .typing import TypeFactory, TypeFactoryType
+  return TypeFactoryType('%sFactory' % kind, (_EngineFactory, TypeFactory), {
+      '__module__': module, 'PROVIDES': kind})
 
 
 def _wrap(nvalue):
@@ -136,34 +151,45 @@ def _find(obj, ref):
   raise error
 
 
-def _environment_from_native(env, entries):
-  """An Environment for an engine environment listed by `scopes()`: the same table, keyed by
-  Refs, with the engine's copy already attached."""
+def _environment_from_native(env):
+  """An Environment over an engine environment (one of the scopes ``scopes()`` lists)."""
   environment = Environment.__new__(Environment)
-  environment._table = {Ref.from_address(address): (value if isinstance(value, str) else _wrap(value))
-                        for address, value in entries}
-  environment._native_env = env
+  environment._env = env
   return environment
 
 
 def _to_scopes(args, kw):
+  """The engine scopes for ``bind``/``in_scope`` arguments, keywords last."""
   scopes = []
   for arg in args:
     if isinstance(arg, Object):
       scopes.append(arg._v)
     elif isinstance(arg, Environment):
-      scopes.append(arg._native())
+      scopes.append(arg._env)
+    elif isinstance(arg, dict):
+      scopes.append(Environment(arg)._env)
     else:
-      wrapped = Environment.wrap(arg)
-      if isinstance(wrapped, Environment):
-        scopes.append(wrapped._native())
-      else:
-        # pystachio accepts this and fails at lookup time; we fail now.
-        raise TypeError('cannot bind %r: a scope must be a dict, an Environment or an Object'
-                        % (arg,))
+      Environment.wrap(arg)  # raises ValueError for what cannot be bound at all
+      # pystachio accepts a bare string here and fails at lookup time; we fail now.
+      raise TypeError('cannot bind %r: a scope must be a dict, an Environment or an Object'
+                      % (arg,))
   if kw:
-    scopes.append(Environment(kw)._native())
+    scopes.append(Environment(kw)._env)
   return scopes
+
+
+def _as_scope(arg):
+  """One positional ``bind`` argument as a scope object (Namables are scopes already)."""
+  return arg if isinstance(arg, Namable) else Environment.wrap(arg)
+
+
+def _abstract(obj):
+  """The engine value behind ``obj``; a bare ``Object`` has none, and what pystachio leaves
+  abstract on it raises NotImplementedError."""
+  try:
+    return obj._v
+  except AttributeError:
+    raise NotImplementedError() from None
 
 
 class Object(object):
@@ -184,13 +210,15 @@ class Object(object):
 
   @classmethod
   def checker(cls, obj):
+    """Type-checks an interpolated value of this class; concrete types define it."""
     raise NotImplementedError
 
   def get(self):
-    return self._v.get()
+    """The value as plain Python data, neither interpolated nor coerced."""
+    return _abstract(self).get()
 
   def __hash__(self):
-    return self._v.hash()
+    return _abstract(self).hash()
 
   def _rewrap(self, nvalue):
     obj = object.__new__(self.__class__)
@@ -213,10 +241,9 @@ class Object(object):
 
   @staticmethod
   def translate_to_scopes(*args, **kw):
-    """The arguments of `bind` as scopes: Namables as given, anything else through
-    `Environment.wrap`, and keywords as one more Environment at the end."""
-    scopes = tuple(arg if isinstance(arg, Namable) else Environment.wrap(arg) for arg in args)
-    return (scopes + (Environment(kw),)) if kw else scopes
+    """The arguments of ``bind`` as the scopes they become, keywords as one Environment at
+    the end."""
+    return tuple(_as_scope(arg) for arg in args) + ((Environment(kw),) if kw else ())
 
   def bind(self, *args, **kw):
     """A copy with extra scopes that take precedence over the ones it already has."""
@@ -231,12 +258,12 @@ class Object(object):
     """The scopes templates are resolved in, first searched first: Environments and the
     objects bound with `bind`/`in_scope` (a Struct lists its own fields first, and a
     `super.` copy of its scopes last)."""
-    return tuple(_wrap(scope) if isinstance(scope, _native.Value) else _environment_from_native(*scope)
+    return tuple(_wrap(scope) if isinstance(scope, _native.Value) else _environment_from_native(scope)
                  for scope in self._v.scopes())
 
   def check(self):
     """Whether the value, interpolated in its scopes, fits its type (a TypeCheck)."""
-    ok, message = self._v.check()
+    ok, message = _abstract(self).check()
     return TypeCheck(ok, message)
 
   def __eq__(self, other):
@@ -255,11 +282,19 @@ class Object(object):
   def interpolate(self):
     """Resolves what the scopes can resolve. Returns the resulting value and the Refs that
     are still unbound (empty when the value is complete)."""
-    nvalue, refs = self._v.interpolate()
+    nvalue, refs = _abstract(self).interpolate()
     return _wrap(nvalue), [Ref.from_address(r) for r in refs]
 
   def __str__(self):
-    return self._v.str()
+    try:
+      handle = self._v
+    except AttributeError:
+      return object.__repr__(self)
+    return handle.str()
 
   def __repr__(self):
-    return self._v.repr()
+    try:
+      handle = self._v
+    except AttributeError:
+      return object.__repr__(self)
+    return handle.repr()

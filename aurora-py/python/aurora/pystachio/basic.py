@@ -1,33 +1,10 @@
-"""Scalars: String, Integer, Float, Boolean and enumerations. Construction is lazy, as in
-pystachio: the raw value is kept and coerced when interpolated."""
+"""Scalars: String, Integer, Float, Boolean and enumerations, as pystachio 0.8.10's ``basic``
+module; a facade over the Rust engine, which stores, coerces and checks the values.
+Construction is lazy, as in pystachio: the raw value is kept and coerced when interpolated."""
 from .. import _native
-from .base import Object
+from .base import Object, _engine_factory
 from .parsing import MustacheParser
 from .typing import Type, TypeCheck, TypeFactory, TypeFactoryType, TypeMetaclass
-
-
-def _scalar_factory(scalar):
-  """The factory registered under a scalar's name: it has no parameters and always gives
-  `scalar` back."""
-  return TypeFactoryType('%sFactory' % scalar.__name__, (TypeFactory,), {
-      '__module__': __name__,
-      'PROVIDES': scalar.__name__,
-      'create': staticmethod(lambda type_dict, *type_parameters: scalar),
-  })
-
-
-def _convert(cls, value, convert):
-  """`convert(value)` for the str/int/float inputs scalars accept; other inputs, and
-  conversions that fail, are the type's CoercionError."""
-  if not isinstance(value, (str, int, float)):
-    raise cls.CoercionError(value, cls)
-  try:
-    return convert(value)
-  except ValueError:
-    raise cls.CoercionError(value, cls)
-
-
-_BOOLEAN_WORDS = {'true': True, '1': True, 'false': False, '0': False}
 
 
 class SimpleObject(Object, Type):
@@ -41,6 +18,11 @@ class SimpleObject(Object, Type):
   @property
   def _value(self):
     return self._v.raw()
+
+  @classmethod
+  def coerce(cls, value):
+    """``value`` converted to the type's Python form (CoercionError when it cannot be)."""
+    return cls._T.coerce(value)
 
   def _order(self, other):
     """-1, 0 or 1 from the interpolated raw values. Values of different classes never
@@ -89,14 +71,8 @@ class String(SimpleObject):
     assert isinstance(obj, String)
     return obj.check()
 
-  @classmethod
-  def coerce(cls, value):
-    if not isinstance(value, (str, int, float)):
-      raise cls.CoercionError(value, cls)
-    return str(value)
 
-
-StringFactory = _scalar_factory(String)
+StringFactory = _engine_factory('String', __name__)
 
 
 class Integer(SimpleObject):
@@ -108,12 +84,8 @@ class Integer(SimpleObject):
     assert isinstance(obj, Integer)
     return obj.check()
 
-  @classmethod
-  def coerce(cls, value):
-    return _convert(cls, value, int)
 
-
-IntegerFactory = _scalar_factory(Integer)
+IntegerFactory = _engine_factory('Integer', __name__)
 
 
 class Float(SimpleObject):
@@ -125,12 +97,8 @@ class Float(SimpleObject):
     assert isinstance(obj, Float)
     return obj.check()
 
-  @classmethod
-  def coerce(cls, value):
-    return _convert(cls, value, float)
 
-
-FloatFactory = _scalar_factory(Float)
+FloatFactory = _engine_factory('Float', __name__)
 
 
 class Boolean(SimpleObject):
@@ -142,19 +110,8 @@ class Boolean(SimpleObject):
     assert isinstance(obj, Boolean)
     return obj.check()
 
-  @classmethod
-  def coerce(cls, value):
-    """Booleans as they are, numbers by truth, and the words true/false/1/0 in any case."""
-    if isinstance(value, str):
-      word = _BOOLEAN_WORDS.get(value.lower())
-      if word is not None:
-        return word
-    elif isinstance(value, (bool, int, float)):
-      return bool(value)
-    raise cls.CoercionError(value, cls)
 
-
-BooleanFactory = _scalar_factory(Boolean)
+BooleanFactory = _engine_factory('Boolean', __name__)
 
 
 class EnumContainer(SimpleObject):
@@ -167,13 +124,6 @@ class EnumContainer(SimpleObject):
     return obj.check()
 
   @classmethod
-  def coerce(cls, value):
-    if isinstance(value, str) and value in cls.VALUES:
-      return str(value)
-    allowed = ', '.join(cls.VALUES)
-    raise cls.CoercionError(value, cls, '%s is not one of %s' % (value, allowed))
-
-  @classmethod
   def type_factory(cls):
     return 'Enum'
 
@@ -182,17 +132,7 @@ class EnumContainer(SimpleObject):
     return (cls.__name__, cls.VALUES)
 
 
-class EnumFactory(TypeFactory):
-  PROVIDES = 'Enum'
-
-  @staticmethod
-  def create(type_dict, *type_parameters):
-    """Parameters: the type's name and the list of strings it allows."""
-    name, values = type_parameters
-    assert isinstance(values, (list, tuple)) and all(isinstance(v, str) for v in values)
-    ntype = _native.Type.enumeration(str(name), list(values))
-    return TypeMetaclass(str(name), (EnumContainer,), {
-        '__slots__': (), '_T': ntype, 'VALUES': values})
+EnumFactory = _engine_factory('Enum', __name__)
 
 
 def Enum(*args):

@@ -1,26 +1,11 @@
 """Choice types: a value accepted as the first of several alternative types that fits it.
-The engine does the matching; this module only builds the classes."""
-from .. import _native
-from .base import Object, _wrap
+pystachio 0.8.10's ``choice`` module as a facade over the Rust engine, which does the
+matching; this module only names the classes."""
+from .base import Object, _engine_factory, _wrap
 from .typing import Type, TypeCheck, TypeFactory, TypeMetaclass
 
 
-class ChoiceFactory(TypeFactory):
-  """Builds choice classes from `(name, serialized alternatives)`."""
-  PROVIDES = 'Choice'
-
-  @staticmethod
-  def create(type_dict, *type_parameters):
-    assert len(type_parameters) == 2
-    name, serialized = type_parameters
-    assert isinstance(name, str) and isinstance(serialized, (list, tuple))
-    name = str(name)
-    options = [TypeFactory.new(type_dict, *option) for option in serialized]
-    return TypeMetaclass(name, (ChoiceContainer,), {
-        '__slots__': (),
-        '_T': _native.Type.choice(name, [option._T for option in options]),
-        'CHOICES': options,
-        'TYPE_PARAMETERS': (name, tuple(option.serialize_type() for option in options))})
+ChoiceFactory = _engine_factory('Choice', __name__)
 
 
 class ChoiceContainer(Object, Type):

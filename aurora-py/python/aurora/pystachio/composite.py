@@ -1,10 +1,11 @@
-"""Structs: schema-based composite objects over the native engine."""
+"""Structs: schema-based composite objects, as pystachio 0.8.10's ``composite`` module; a
+facade over the Rust engine, which holds the struct types and values."""
 import json
 from collections.abc import Mapping
 from inspect import isclass
 
 from .. import _native
-from .base import Environment, Object, _CLASSES, _class_for, _find, _wrap
+from .base import Environment, Object, _CLASSES, _class_for, _engine_factory, _find, _wrap
 from .naming import Namable, frozendict
 from .typing import Type, TypeCheck, TypeFactory, TypeMetaclass
 
@@ -88,10 +89,11 @@ def Default(cls, default):
   return TypeSignature(cls, required=False, default=default)
 
 
-def _typemap_of(ntype):
-  """The TYPEMAP of a struct type the engine defined (the Aurora schema, for one)."""
+def _typemap_of(ntype, inner=_class_for):
+  """The TYPEMAP of a struct type the engine defined (the Aurora schema, for one);
+  ``inner(t)`` gives the class of a field type."""
   return {
-      name: TypeSignature(_class_for(ftype), required=required,
+      name: TypeSignature(inner(ftype), required=required,
                           default=Empty if default is None else _wrap(default))
       for name, ftype, required, default in ntype.fields()}
 
@@ -116,26 +118,13 @@ def _struct_class(ntype, attributes, typemap=None):
       '__slots__': (),
       '_T': ntype,
       'TYPEMAP': typemap,
-      'TYPE_PARAMETERS': (ntype.name, tuple(sorted(
-          (attr, sig.serialize()) for attr, sig in typemap.items()))),
+      'TYPE_PARAMETERS': ntype.signature()[1:],
   })
   cls = TypeMetaclass(ntype.name, (Structural,), attrs)
   return cls
 
 
-class StructFactory(TypeFactory):
-  PROVIDES = 'Struct'
-
-  @staticmethod
-  def create(type_dict, *type_parameters, class_cell=None):
-    """Parameters: the struct's name and its `(field, serialized signature)` pairs."""
-    name, fields = type_parameters
-    assert all(isinstance(field, tuple) for field in fields)
-    typemap = {attr: TypeSignature.deserialize(sig, type_dict) for attr, sig in fields}
-    ntype = _native_struct(name, typemap)
-    cls = _struct_class(ntype, {'__classcell__': class_cell} if class_cell else {}, typemap)
-    _CLASSES[ntype.key] = cls
-    return cls
+StructFactory = _engine_factory('Struct', __name__)
 
 
 class StructMetaclass(type):

@@ -1,5 +1,7 @@
-"""Running configuration files: Python source executed into one shared namespace, with the
-pystachio names preloaded and an ``include()`` for other files.
+"""Running configuration files, as pystachio 0.8.10's ``config`` module: Python source
+executed into one shared namespace, with the pystachio names preloaded and an ``include()``
+for other files. (Configs are Python, so this part is Python; the values they build live in
+the Rust engine.)
 
 A config can come from a file path (``include`` paths are relative to the including file), a
 package resource (``package/sub/file``), a file-like object (no ``include``), or the
@@ -37,8 +39,11 @@ def _config_builtins():
 
 
 def relativize(from_path, include_path):
-  """``include_path`` as seen from the file ``from_path`` (absolute paths stay as they are)."""
-  return os.path.join(os.path.dirname(from_path), include_path)
+  """``include_path`` as seen from the file ``from_path``: absolute paths stay as they are,
+  relative ones are read in the directory of ``from_path``."""
+  if os.path.isabs(include_path):
+    return include_path
+  return from_path[:from_path.rfind(os.sep) + 1] + include_path
 
 
 def exec_function(ast, globals_map):
@@ -48,19 +53,24 @@ def exec_function(ast, globals_map):
   return globals_map
 
 
+_SEPARATOR = '\0'
+
+
 class ConfigContext(object):
-  """One load in progress: the namespace, the sources read so far, the files compiled."""
+  """One load in progress: the namespace, the sources read so far (``loadables``, keyed by
+  ``key(from_path, include_string)``), and the files compiled, in order."""
 
   ROOT = ''
 
   @classmethod
   def key(cls, from_path, include_string):
     """The ``loadables`` key of ``include(include_string)`` run from ``from_path``."""
-    return '\0'.join((from_path, include_string))
+    return _SEPARATOR.join([from_path, include_string])
 
   @classmethod
   def from_key(cls, key):
-    return key.split('\0')
+    """The ``(from_path, include_string)`` parts of a key (one part if it has none)."""
+    return key.split(_SEPARATOR)
 
   def __init__(self, environment, loadables):
     self.environment = environment
@@ -70,33 +80,39 @@ class ConfigContext(object):
   def compile(self, from_path, include_string, data, filename=None):
     """Records ``data`` as the source of that include and runs it in the namespace."""
     self.loadables[self.key(from_path, include_string)] = data
-    filename = filename or relativize(from_path, include_string)
-    self.files.append(filename)
-    exec_function(compile(data, filename, 'exec'), self.environment)
+    where = filename or relativize(from_path, include_string)
+    self.files.append(where)
+    exec_function(compile(data, where, 'exec'), self.environment)
 
 
-def _invalid(error):
-  return Config.InvalidConfigError(str(error))
+class _Session(object):
+  """Runs a root config and what it includes: ``read(from_path, include_string)`` returns
+  ``(source, filename)`` for one file, and ``include()`` inside a file reads relative to that
+  file. A SyntaxError or ValueError anywhere fails the load with InvalidConfigError."""
 
-
-class _Includes(object):
-  """The ``include`` function of one load: a stack of the files being run."""
-
-  def __init__(self, context, run_file):
+  def __init__(self, context, read):
     self._context = context
-    self._run_file = run_file
-    self._stack = []
+    self._read = read
+    self._running = []
 
-  def run(self, from_path, include_string):
-    self._stack.append(relativize(from_path, include_string))
+  def _run(self, from_path, include_string):
+    self._running.append(relativize(from_path, include_string))
     try:
-      self._run_file(self._context, from_path, include_string)
+      data, filename = self._read(from_path, include_string)
+      self._context.compile(from_path, include_string, data, filename=filename)
     finally:
-      self._stack.pop()
+      self._running.pop()
 
   def include(self, include_string):
     """Runs another config file, relative to the one running now."""
-    self.run(self._stack[-1], include_string)
+    self._run(self._running[-1], include_string)
+
+  def start(self, root, include=None):
+    self._context.environment['include'] = include or self.include
+    try:
+      self._run(ConfigContext.ROOT, root)
+    except (SyntaxError, ValueError) as e:
+      raise Config.InvalidConfigError(str(e)) from e
 
 
 class ConfigExecutor(object):
@@ -114,8 +130,19 @@ class ConfigExecutor(object):
     raise NotImplementedError
 
 
+def _session_runner(read):
+  """The ``runner(root, context)`` of an executor whose files ``read`` returns."""
+  return lambda root, context: _Session(context, read).start(root)
+
+
 class FileExecutor(ConfigExecutor):
   """A path to a config file."""
+
+  @classmethod
+  def _source(cls, from_path, config_file):
+    path = relativize(from_path, config_file)
+    with open(path) as fp:
+      return fp.read(), path
 
   @classmethod
   def matches(cls, loadable):
@@ -123,21 +150,13 @@ class FileExecutor(ConfigExecutor):
 
   @classmethod
   def compile_into(cls, context, from_path, config_file):
-    path = relativize(from_path, config_file)
-    with open(path) as fp:
-      data = fp.read()
+    """Reads one file and runs it in ``context``."""
+    data, path = cls._source(from_path, config_file)
     context.compile(from_path, config_file, data, filename=path)
 
   @classmethod
   def get(cls, loadable):
-    def run(config_file, context):
-      includes = _Includes(context, cls.compile_into)
-      context.environment['include'] = includes.include
-      try:
-        includes.run(cls.ROOT, config_file)
-      except (SyntaxError, ValueError) as e:
-        raise _invalid(e) from e
-    return run, loadable
+    return _session_runner(cls._source), loadable
 
 
 class ResourceExecutor(FileExecutor):
@@ -148,6 +167,11 @@ class ResourceExecutor(FileExecutor):
     package, resource = os.path.split(loadable)
     from importlib import resources
     return resources.files(package.replace(os.sep, '.')).joinpath(resource)
+
+  @classmethod
+  def _source(cls, from_path, config_file):
+    path = relativize(from_path, config_file)
+    return cls._resource(path).read_bytes(), path
 
   @classmethod
   def resource_exists(cls, loadable):
@@ -163,12 +187,6 @@ class ResourceExecutor(FileExecutor):
   def matches(cls, loadable):
     return isinstance(loadable, str) and cls.resource_exists(loadable)
 
-  @classmethod
-  def compile_into(cls, context, from_path, config_file):
-    path = relativize(from_path, config_file)
-    data = cls._resource(path).read_bytes()
-    context.compile(from_path, config_file, data, filename=path)
-
 
 class LoadableMapExecutor(ConfigExecutor):
   """The ``loadables`` of an earlier load: replays it from the recorded sources."""
@@ -179,11 +197,10 @@ class LoadableMapExecutor(ConfigExecutor):
 
   @classmethod
   def find_root_file(cls, loadable):
-    for key in loadable:
-      parts = ConfigContext.from_key(key)
-      if len(parts) == 2 and parts[0] == cls.ROOT:
-        return parts[1]
-    return None
+    """The file the recorded load started from (the include of the root), or None."""
+    roots = (parts[1] for parts in map(ConfigContext.from_key, loadable)
+             if len(parts) == 2 and parts[0] == cls.ROOT)
+    return next(roots, None)
 
   @classmethod
   def from_filename(cls, stack):
@@ -192,18 +209,9 @@ class LoadableMapExecutor(ConfigExecutor):
 
   @classmethod
   def get(cls, loadable):
-    def compile_recorded(context, from_path, include_string):
-      data = loadable[ConfigContext.key(from_path, include_string)]
-      context.compile(from_path, include_string, data)
-
-    def run(root_file, context):
-      includes = _Includes(context, compile_recorded)
-      context.environment['include'] = includes.include
-      try:
-        includes.run(cls.ROOT, root_file)
-      except (SyntaxError, ValueError) as e:
-        raise _invalid(e) from e
-    return run, cls.find_root_file(loadable)
+    def recorded(from_path, include_string):
+      return loadable[ConfigContext.key(from_path, include_string)], None
+    return _session_runner(recorded), cls.find_root_file(loadable)
 
 
 class FilelikeExecutor(ConfigExecutor):
@@ -215,15 +223,13 @@ class FilelikeExecutor(ConfigExecutor):
 
   @classmethod
   def get(cls, loadable):
+    name = '<resource: %s>' % (loadable,)
+
+    def no_include(include_string):
+      raise Config.InvalidConfigError('You may not include() anything from filelike objects.')
+
     def run(config, context):
-      def include(include_string):
-        raise Config.InvalidConfigError('You may not include() anything from filelike objects.')
-      context.environment['include'] = include
-      name = '<resource: %s>' % (config,)
-      try:
-        context.compile(cls.ROOT, name, config.read(), filename=name)
-      except (SyntaxError, ValueError) as e:
-        raise _invalid(e) from e
+      _Session(context, lambda _, __: (config.read(), name)).start(name, include=no_include)
     return run, loadable
 
 
@@ -246,16 +252,17 @@ class Config(object):
 
   @classmethod
   def choose_executor(cls, obj):
-    """``(runner, root)`` of the first executor that recognises ``obj``."""
-    for executor in cls.EXECUTORS:
-      if executor.matches(obj):
-        return executor.get(obj)
-    raise cls.NotFound('Could not load resource %s' % (obj,))
+    """``(runner, root)`` from the first of ``EXECUTORS`` that recognises ``obj``."""
+    executor = next((e for e in cls.EXECUTORS if e.matches(obj)), None)
+    if executor is None:
+      raise cls.NotFound('Could not load resource %s' % (obj,))
+    return executor.get(obj)
 
   @classmethod
   def load_schema(cls, environment, schema=None):
     """Runs the schema source (the names every config starts with) in ``environment``."""
-    exec_function(compile(schema or cls.DEFAULT_SCHEMA, '<schema>', 'exec'), environment)
+    source = cls.DEFAULT_SCHEMA if not schema else schema
+    exec_function(compile(source, '<schema>', 'exec'), environment)
 
   def __init__(self, loadable, schema=None):
     self._environment = {}

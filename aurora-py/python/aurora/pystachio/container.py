@@ -1,10 +1,10 @@
-"""List and Map types. Elements live in the engine; these classes hand out Python handles
-on them, interpolated where the pystachio API reads values."""
+"""List and Map types, as pystachio 0.8.10's ``container`` module: a facade over the Rust
+engine, where the elements live; these classes hand out Python handles on them, interpolated
+where the pystachio API reads values."""
 from collections.abc import Iterable, Mapping, Sequence
 from inspect import isclass
 
-from .. import _native
-from .base import Object, _find, _wrap
+from .base import Object, _engine_factory, _find, _wrap
 from .naming import Namable, frozendict
 from .typing import Type, TypeCheck, TypeFactory, TypeMetaclass
 
@@ -17,26 +17,17 @@ def _list_class(element, ntype):
   """The class for lists of `element` (named like IntegerList); `ntype` is its engine type."""
   return TypeMetaclass('%sList' % element.__name__, (ListContainer,), {
       '__slots__': (), '_T': ntype, 'TYPE': element,
-      'TYPE_PARAMETERS': (element.serialize_type(),)})
+      'TYPE_PARAMETERS': ntype.signature()[1:]})
 
 
 def _map_class(key, value, ntype):
   """The class for maps from `key` to `value` (named like StringIntegerMap)."""
   return TypeMetaclass('%s%sMap' % (key.__name__, value.__name__), (MapContainer,), {
       '__slots__': (), '_T': ntype, 'KEYTYPE': key, 'VALUETYPE': value,
-      'TYPE_PARAMETERS': (key.serialize_type(), value.serialize_type())})
+      'TYPE_PARAMETERS': ntype.signature()[1:]})
 
 
-class ListFactory(TypeFactory):
-  PROVIDES = 'List'
-
-  @staticmethod
-  def create(type_dict, *type_parameters):
-    """One parameter: the serialized element type."""
-    assert len(type_parameters) == 1
-    element = TypeFactory.new(type_dict, *type_parameters[0])
-    assert _is_object_class(element)
-    return _list_class(element, _native.Type.list(element._T))
+ListFactory = _engine_factory('List', __name__)
 
 
 class ListContainer(Object, Namable, Type):
@@ -87,16 +78,7 @@ class ListContainer(Object, Namable, Type):
 List = TypeFactory.wrapper(ListFactory)
 
 
-class MapFactory(TypeFactory):
-  PROVIDES = 'Map'
-
-  @staticmethod
-  def create(type_dict, *type_parameters):
-    """Two parameters: the serialized key type and value type."""
-    assert len(type_parameters) == 2, 'Type parameters: %s' % repr(type_parameters)
-    key, value = (TypeFactory.new(type_dict, *param) for param in type_parameters)
-    assert _is_object_class(key) and _is_object_class(value)
-    return _map_class(key, value, _native.Type.map(key._T, value._T))
+MapFactory = _engine_factory('Map', __name__)
 
 
 class MapContainer(Object, Namable, Type):

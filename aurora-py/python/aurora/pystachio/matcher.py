@@ -1,22 +1,45 @@
-"""``Matcher``: find (and bind) the unbound references of a value that follow a pattern.
+"""``Matcher``: pystachio 0.8.10's reference patterns, a facade over the Rust engine.
 
 ``Matcher('docker')[Any].image`` describes references ``docker[<anything>].image``; ``match``
 yields the component values of each unbound reference that starts that way, and ``apply``
-binds each such prefix to what a callback returns. Aurora's binding helpers (``{{docker[...]}}``
-and friends) are built on it."""
+binds each such prefix to what a callback returns. Aurora's binding helpers
+(``{{docker[...]}}`` and friends) are built on it.
+
+The pattern and the matching belong to the engine (``aurora-config``'s ``RefPattern``); each
+step's test is a Python regular expression, anchored at both ends, so patterns keep Python's
+regex dialect. This module gives it pystachio's names and spelling."""
 import re
 
-from .naming import Ref
+from .. import _native
 
 
 class Any(object):
   """Wildcard for one component: ``Matcher('x')[Any]``."""
 
 
-class Matcher(object):
-  """An immutable pattern of reference components; each step returns a longer matcher."""
+_EVERYTHING = '.*'
 
-  __slots__ = ('_components',)
+
+def _anchored(pattern):
+  """``pattern`` anchored at both ends (unless it already is) and compiled."""
+  try:
+    start = '' if pattern.startswith('^') else '^'
+    end = '' if pattern.endswith('$') else '$'
+  except AttributeError:
+    # What pystachio reports for a pattern that is not a string.
+    what = ("type object '%s'" % pattern.__name__ if isinstance(pattern, type)
+            else "'%s' object" % type(pattern).__name__)
+    raise AttributeError("%s has no attribute 'endswith'" % what) from None
+  return re.compile(start + pattern + end)
+
+
+class Matcher(object):
+  """An immutable pattern of reference components; each step returns a longer matcher.
+  ``m.name`` adds a ``.name`` step, ``m['re']`` an ``[index]`` step, ``m._('re')`` a
+  ``.name`` step whose pattern is not an identifier; ``Any`` (or ``m.Any``) matches any
+  component."""
+
+  __slots__ = ('_pattern',)
 
   class Error(Exception):
     """Base class of matcher errors."""
@@ -26,70 +49,47 @@ class Matcher(object):
 
   @classmethod
   def escape(cls, pattern):
-    """Anchors a component pattern at both ends and compiles it (the pattern is a regex)."""
-    if not pattern.endswith('$'):
-      pattern += '$'
-    if not pattern.startswith('^'):
-      pattern = '^' + pattern
-    return re.compile(pattern)
+    """The compiled regex a step uses: ``pattern`` anchored at both ends."""
+    return _anchored(pattern)
 
   def __init__(self, root=None):
     if root is None:
-      self._components = []
-    elif root is Any:
-      self._components = [Ref.Dereference(self.escape('.*'))]
-    elif isinstance(root, str):
-      self._components = [Ref.Dereference(self.escape(root))]
+      self._pattern = _native.RefPattern()
+    elif root is Any or isinstance(root, str):
+      self._pattern = _native.RefPattern().then(False, _anchored(
+          _EVERYTHING if root is Any else root))
     else:
       raise ValueError('Invalid root match value: %s' % (root,))
 
-  def _with(self, component):
-    longer = Matcher()
-    longer._components = self._components + [component]
+  def _step(self, index, pattern):
+    longer = Matcher.__new__(Matcher)
+    longer._pattern = self._pattern.then(index, _anchored(pattern))
     return longer
 
-  def __getattr__(self, pattern):
-    # `m._('re')` takes a pattern that is not an identifier; `m.Any` is the wildcard.
-    if pattern == '_':
-      return lambda regex: self._with(Ref.Dereference(self.escape(regex)))
-    if pattern == 'Any':
-      pattern = '.*'
-    return self._with(Ref.Dereference(self.escape(pattern)))
+  def _(self, pattern):
+    """A ``.name`` step matching the regex ``pattern``."""
+    return self._step(False, pattern)
+
+  def __getattr__(self, name):
+    # Only reached for names the class lacks: every other attribute is a `.name` step.
+    return self._step(False, _EVERYTHING if name == 'Any' else name)
 
   def __getitem__(self, pattern):
-    if pattern is Any:
-      pattern = '.*'
-    return self._with(Ref.Index(self.escape(pattern)))
+    return self._step(True, _EVERYTHING if pattern is Any else pattern)
 
   def __repr__(self):
-    return 'Match(%s)' % '+'.join(repr(c) for c in self._components)
-
-  def _prefix_of(self, ref):
-    """The values of the components of ``ref`` that the pattern covers, or NoMatch."""
-    parts = ref.components()
-    if len(parts) < len(self._components):
-      raise self.NoMatch(ref)
-    for want, have in zip(self._components, parts):
-      if type(want) is not type(have) or not want.value.match(have.value):
-        raise self.NoMatch(ref)
-    return tuple(have.value for have in parts[:len(self._components)])
+    steps = ('%s%r' % ('[' if index else '.', regex) + (']' if index else '')
+             for index, regex in self._pattern.steps())
+    return 'Match(%s)' % '+'.join(steps)
 
   def match(self, pystachio_object):
     """Yields, for each unbound reference of the object (in order, repeats included), the
     values of the components the pattern covers."""
     _, unbound = pystachio_object.interpolate()
-    for ref in unbound:
-      try:
-        yield self._prefix_of(ref)
-      except self.NoMatch:
-        continue
-
-  def _ref_for(self, values):
-    return Ref([type(want)(value) for want, value in zip(self._components, values)])
+    for values in self._pattern.prefixes([ref.address() for ref in unbound]):
+      yield tuple(values)
 
   def apply(self, binder, pystachio_object):
     """The object bound with ``{matched prefix: binder(*component values)}`` for each match."""
-    bindings = {}
-    for values in self.match(pystachio_object):
-      bindings[self._ref_for(values)] = binder(*values)
-    return pystachio_object.bind(bindings)
+    return pystachio_object.bind({self._pattern.reference(list(values)): binder(*values)
+                                  for values in self.match(pystachio_object)})

@@ -1,46 +1,19 @@
-"""``MustacheParser``: pystachio's ``{{ref}}`` templates as a Python API.
+"""``MustacheParser``: pystachio 0.8.10's template API, a facade over the Rust engine.
 
-Values interpolate in the Rust engine; this module serves code that calls the parser directly
-(``split``/``join``/``resolve`` over arbitrary ``Namable`` scopes), and names the exceptions
-the engine raises. The tag grammar is the engine's: ``{{`` + content without braces + ``}}``,
-innermost tag first; content starting with ``&`` (optionally ending with ``&``) is an escape
-that renders as a literal ``{{content}}``; any other content must be a reference address."""
-from .naming import Namable, Ref
+The tag grammar, the substitution pass and the iterative resolution all live in the engine
+(``aurora-config``'s ``pystachio::mustache``), the same code that interpolates values, so a
+template means the same thing whichever way it is evaluated. This module only gives them
+pystachio's names and exceptions.
 
-
-def _require_text(text):
-  """Rejects non-strings the way a regular-expression scan of them would."""
-  if isinstance(text, str):
-    return
-  if isinstance(text, (bytes, bytearray, memoryview)):
-    raise TypeError('cannot use a string pattern on a bytes-like object')
-  raise TypeError('expected string or bytes-like object, got %r' % type(text).__name__)
-
-
-def _next_tag(text, start):
-  """The first tag at or after ``start``: ``(begin, end, is_escape, content)`` or None."""
-  while True:
-    begin = text.find('{{', start)
-    if begin < 0:
-      return None
-    inner = begin + 2
-    close = inner
-    while close < len(text) and text[close] not in '{}':
-      close += 1
-    if text.startswith('}}', close):
-      content = text[inner:close]
-      if content.startswith('&') and len(content) > 1:
-        content = content[1:]
-        if len(content) > 1 and content.endswith('&'):
-          content = content[:-1]
-        return begin, close + 2, True, content
-      if content:
-        return begin, close + 2, False, content
-    start = begin + 1
+Grammar, for reference: ``{{`` + content without braces + ``}}``, innermost tag first; content
+starting with ``&`` (optionally ending with ``&``) is an escape that renders as a literal
+``{{content}}``; any other content must be a reference address (``Ref.InvalidRefError``
+otherwise)."""
+from .. import _native
 
 
 class MustacheParser(object):
-  """Splits, joins and resolves ``{{ref}}`` templates against scopes."""
+  """Splits, joins and resolves ``{{ref}}`` templates against scopes (``Namable``s)."""
 
   MAX_ITERATIONS = 100
 
@@ -56,65 +29,22 @@ class MustacheParser(object):
 
     An escape ``{{&x}}`` becomes the literal ``'{{x}}'``, or stays ``'{{&x}}'`` with
     ``keep_aliases`` (so that a later pass still treats it as an escape)."""
-    _require_text(string)
-    pieces, pos = [], 0
-    while True:
-      tag = _next_tag(string, pos)
-      if tag is None:
-        break
-      begin, end, escape, content = tag
-      if begin > pos:
-        pieces.append(string[pos:begin])
-      if escape:
-        pieces.append(('{{&%s}}' if keep_aliases else '{{%s}}') % content)
-      else:
-        pieces.append(Ref.from_address(content))
-      pos = end
-    if pos < len(string):
-      pieces.append(string[pos:])
-    return pieces
+    return _native.split(string, keep_aliases)
 
-  # `found_refs` deliberately defaults to one shared dict: pystachio's direct `join()` calls
-  # share their lookups that way, and code may depend on it.
   @classmethod
-  def join(cls, splits, *namables, found_refs={}):  # noqa: B006
-    """Renders split pieces, looking each Ref up in ``namables`` (first that has it wins).
+  def join(cls, splits, *namables, found_refs=None):
+    """One substitution pass over split pieces: each ``Ref`` is looked up in ``found_refs``,
+    then in ``namables`` (the first whose ``find`` does not raise ``Namable.Error`` wins),
+    remembered in ``found_refs`` and rendered with ``str()``.
 
-    Returns ``(text, unresolved refs in order)``; found values are rendered with ``str()``
-    and remembered in ``found_refs``."""
-    rendered, unresolved = [], []
-    for piece in splits:
-      if not isinstance(piece, Ref):
-        rendered.append(piece)
-        continue
-      if piece not in found_refs:
-        for namable in namables:
-          try:
-            found_refs[piece] = namable.find(piece)
-          except Namable.Error:
-            continue
-          break
-      if piece in found_refs:
-        rendered.append(found_refs[piece])
-      else:
-        rendered.append(piece)
-        unresolved.append(piece)
-    return ''.join(str(p) for p in rendered), unresolved
+    Returns ``(text, unresolved refs in order)``. Without ``found_refs``, calls share one
+    process-wide table, as they do in pystachio 0.8.10."""
+    return _native.join(splits, namables, found_refs)
 
   @classmethod
   def resolve(cls, stream, *namables):
     """Substitutes until a pass resolves nothing, re-reading the output each time (so that
     substituted text and computed names like ``{{a{{b}}}}`` resolve too), then turns escapes
-    into literal tags. Returns ``(text, unbound refs)``."""
-    found = {}
-    for _ in range(cls.MAX_ITERATIONS):
-      pieces = cls.split(stream, keep_aliases=True)
-      refs = sum(1 for p in pieces if isinstance(p, Ref))
-      text, unbound = cls.join(pieces, *namables, found_refs=found)
-      if len(unbound) == refs:
-        break
-      stream = text
-    else:
-      raise cls.Uninterpolatable(
-          'Unable to interpolate %s!  Maximum replacements reached.' % stream)
-    return cls.join(cls.split(stream), *namables, found_refs=found)
+    into literal tags. Returns ``(text, unbound refs)``; raises ``Uninterpolatable`` after
+    ``MAX_ITERATIONS`` passes."""
+    return _native.resolve(stream, namables)

@@ -1,12 +1,16 @@
-"""Type identity, serialization and the factory registry.
+"""Type identity, serialization and the factory registry: pystachio 0.8.10's ``typing``
+module as a facade over the Rust engine.
 
-A type serializes to a tuple such as ``('List', ('Integer',))``; ``TypeFactory`` turns such a
-tuple back into a class, through the factory registered under its first element. Classes made
-this way use ``TypeMetaclass``, whose ``isinstance`` is structural, because every
-``List(Integer)`` call makes a fresh class and values must still be recognised across them."""
+A type serializes to a tuple such as ``('List', ('Integer',))``. Reading such a signature,
+checking it and taking it apart into the types it is built from is the engine's work
+(``aurora-config``'s ``Type::load``/``nested``); the classes for the built-in kinds are made
+from what it returns (``base._classes_for_signature``). ``TypeFactory`` keeps pystachio's
+registry, so a factory class defining ``PROVIDES`` adds a kind of its own. Classes made this
+way use ``TypeMetaclass``, whose ``isinstance`` is structural, because every ``List(Integer)``
+call makes a fresh class and values must still be recognised across them."""
 import json
 
-from .naming import frozendict
+from .. import _native
 
 
 class TypeCheck(object):
@@ -55,24 +59,19 @@ class TypeFactoryType(type):
 TypeFactoryClass = TypeFactoryType('TypeFactoryClass', (object,), {})
 
 
-def _tupled(value):
-  """JSON data back to serialized-type form: lists become tuples, objects frozendicts."""
-  if isinstance(value, list):
-    return tuple(_tupled(v) for v in value)
-  if isinstance(value, dict):
-    return frozendict((k, _tupled(v)) for k, v in value.items())
-  return value
-
-
 class TypeFactory(TypeFactoryClass):
-  """Builds classes from serialized types; subclasses provide one kind each (``create``)."""
+  """Builds classes from serialized types; each registered subclass provides one kind
+  (``PROVIDES``) through its ``create``."""
 
   @staticmethod
   def get_factory(type_name):
+    """The factory registered under ``type_name`` (AssertionError for an unknown one)."""
     registry = TypeFactoryType._TYPE_FACTORIES
-    assert type_name in registry, 'Unknown type: %s, Existing factories: %s' % (
-        type_name, registry.keys())
-    return registry[type_name]
+    factory = registry.get(type_name)
+    if factory is None:
+      raise AssertionError('Unknown type: %s, Existing factories: %s' % (
+          type_name, registry.keys()))
+    return factory
 
   @staticmethod
   def create(type_dict, *type_parameters, **kwargs):
@@ -81,43 +80,45 @@ class TypeFactory(TypeFactoryClass):
 
   @staticmethod
   def new(type_dict, type_factory, *type_parameters, **kwargs):
-    """The class for a serialized type, made once per ``type_dict`` (keyed by the whole
-    serialized tuple)."""
-    key = (type_factory,) + type_parameters
-    if key not in type_dict:
-      factory = TypeFactory.get_factory(type_factory)
-      type_dict[key] = factory.create(type_dict, *type_parameters, **kwargs)
-    return type_dict[key]
+    """The class for the serialized type ``(type_factory,) + type_parameters``. ``type_dict``
+    maps signatures to the classes made so far: a signature found there is not made again,
+    and every class made is added to it."""
+    signature = (type_factory,) + type_parameters
+    if signature in type_dict:
+      return type_dict[signature]
+    made = TypeFactory.get_factory(type_factory).create(type_dict, *type_parameters, **kwargs)
+    return type_dict.setdefault(signature, made)
 
   @staticmethod
   def wrapper(factory):
     """The user-facing constructor of a factory: ``List(Integer)`` and the like."""
-    def wrapper_function(*type_parameters):
-      return TypeFactory.new({}, factory.PROVIDES,
-                             *tuple(t.serialize_type() for t in type_parameters))
+    def wrapper_function(*types):
+      return TypeFactory.new({}, factory.PROVIDES, *[t.serialize_type() for t in types])
     return wrapper_function
 
   @staticmethod
   def load(type_tuple, into=None):
-    """Rebuilds a serialized type; returns ``into`` (a new dict by default) updated with
+    """Rebuilds a serialized type. Returns ``into`` (a new dict by default) updated with
     ``{class name: class}`` for it and every type it contains."""
     made = {}
     TypeFactory.new(made, *type_tuple)
-    into = {} if into is None else into
-    for cls in made.values():
-      into[cls.__name__] = cls
+    names = {cls.__name__: cls for cls in made.values()}
+    if into is None:
+      return names
+    into.update(names)
     return into
 
   @staticmethod
   def load_json(json_list, into=None):
     """``load`` for a serialized type read from JSON (lists instead of tuples)."""
-    return TypeFactory.load(_tupled(json_list), into=into)
+    return TypeFactory.load(_native.signature_from_json(json.dumps(json_list)), into=into)
 
   @staticmethod
   def load_file(filename, into=None):
-    """``load_json`` of a file written by ``Type.dump``."""
+    """``load`` of a file written by ``Type.dump``."""
     with open(filename) as fp:
-      return TypeFactory.load_json(json.load(fp), into=into)
+      text = fp.read()
+    return TypeFactory.load(_native.signature_from_json(text), into=into)
 
 
 class TypeMetaclass(type):
@@ -139,7 +140,9 @@ class TypeMetaclass(type):
 
 
 class Type(object):
-  """Base of every pystachio type: a serializable identity and a type check."""
+  """Base of every pystachio type: a serializable identity and a type check. Types the
+  engine defines serialize from their engine descriptor (``_T``); others (and the abstract
+  bases) from ``type_factory()`` and ``type_parameters()``."""
 
   @classmethod
   def type_factory(cls):
@@ -153,12 +156,19 @@ class Type(object):
 
   @classmethod
   def serialize_type(cls):
-    return (cls.type_factory(),) + cls.type_parameters()
+    """The type as a signature tuple, e.g. ``('List', ('Integer',))``."""
+    native = cls.__dict__.get('_T')
+    if native is None:
+      return (cls.type_factory(),) + cls.type_parameters()
+    return native.signature()
 
   @classmethod
   def dump(cls, fp):
     """Writes ``serialize_type()`` as JSON."""
-    json.dump(cls.serialize_type(), fp)
+    native = cls.__dict__.get('_T')
+    fp.write(native.signature_text() if native is not None
+             else json.dumps(cls.serialize_type()))
 
   def check(self):
+    """Whether the value fits its type (a TypeCheck); concrete types define it."""
     raise NotImplementedError
