@@ -23,3 +23,25 @@ def test_other_arguments_are_skipped():
 def test_render_option_picks_the_prefix_by_length():
   assert Options.render_option('+', '++', 'a', 'b') == '+a b'
   assert Options.render_option('+', '++', 'ab') == '++ab'
+
+
+from aurora.config.schema import Process, Resources, Task, Units
+from aurora.pystachio import Empty, Integer
+
+
+def test_units_add_up_side_by_side_and_take_maxima_in_sequence():
+  a, b = Resources(cpu=1, ram=2, disk=3), Resources(cpu=0.5, ram=5, disk=1)
+  assert Units.resources_sum(a, b) == Resources(cpu=1.5, ram=7, disk=4)
+  assert Units.resources_sum(a, Empty) == Resources(cpu=1.0, ram=2, disk=3)
+  assert Units.resources_sum() == Resources(cpu=0.0, ram=0, disk=0)
+  assert Units.resources_max([a, b]) == Resources(cpu=1.0, ram=5, disk=3)
+  assert Units.finalization_wait_sum([Integer(3), Integer(4)]) == 7
+  assert Units.finalization_wait_max([Integer(3), Integer(4)]) == 4
+  assert Units.finalization_wait_max([]) == 0
+
+
+def test_units_merge_processes_once_in_order():
+  p1, p2 = Process(name='a', cmdline='x'), Process(name='b', cmdline='y')
+  merged = Units.processes_merge([Task(processes=[p1, p2]), Task(processes=[p2])])
+  assert [str(p.name()) for p in merged] == ['a', 'b']
+  assert Units.processes_merge([]) == []

@@ -67,43 +67,50 @@ def concat_tasks(*tasks, **kw):
 
 
 class Units(object):
-  """Resource arithmetic used by the task helpers."""
+  """Resource arithmetic of the task helpers, done by the engine's task merging: what
+  ``combine_tasks`` adds up and what ``concat_tasks`` takes the maximum of (or adds up, for
+  finalization waits)."""
 
   @classmethod
   def optional_resources(cls, resources):
+    """``resources``, or zero resources for Empty."""
     return Resources(cpu=0, ram=0, disk=0) if resources is Empty else resources
 
   @classmethod
   def resources_sum(cls, *resources):
-    return Resources(
-        cpu=sum(r.cpu().get() for r in map(cls.optional_resources, resources)),
-        ram=sum(r.ram().get() for r in map(cls.optional_resources, resources)),
-        disk=sum(r.disk().get() for r in map(cls.optional_resources, resources)))
+    """Resources of tasks running side by side."""
+    return _merged(_native.combine_tasks, [
+        Task(resources=cls.optional_resources(r)) for r in resources]).resources()
 
   @classmethod
   def resources_max(cls, resources):
-    resources = list(map(cls.optional_resources, resources))
-    return Resources(
-        cpu=max([r.cpu().get() for r in resources] or [0]),
-        ram=max([r.ram().get() for r in resources] or [0]),
-        disk=max([r.disk().get() for r in resources] or [0]))
+    """Resources of tasks running one after another."""
+    return _merged(_native.concat_tasks, [
+        Task(resources=cls.optional_resources(r)) for r in resources]).resources()
 
   @classmethod
   def finalization_wait_sum(cls, waits):
-    return sum(wait.get() for wait in waits)
+    """The finalization wait of tasks running one after another."""
+    return _merged(_native.concat_tasks, [
+        Task(finalization_wait=w) for w in waits]).finalization_wait().get()
 
   @classmethod
   def finalization_wait_max(cls, waits):
-    return max([wait.get() for wait in waits] or [0])
+    """The finalization wait of tasks running side by side."""
+    return _merged(_native.combine_tasks, [
+        Task(finalization_wait=w) for w in waits]).finalization_wait().get()
 
   @classmethod
   def processes_merge(cls, tasks):
-    processes = []
-    for task in tasks:
-      for process in task.processes():
-        if process not in processes:
-          processes.append(process)
-    return processes
+    """The processes of ``tasks``, each once, in order."""
+    return list(_merged(_native.combine_tasks, list(tasks)).processes() or [])
+
+
+def _merged(merge, tasks):
+  """One task merged from ``tasks`` by the engine (a task of zero resources when empty)."""
+  if not tasks:
+    tasks = [Task(resources=Resources(cpu=0, ram=0, disk=0), finalization_wait=0)]
+  return _wrap(merge(tasks, {}))
 
 
 class Processes(object):

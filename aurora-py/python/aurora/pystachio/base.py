@@ -105,12 +105,16 @@ def _classes_for_signature(signature, type_dict):
       if part.factory == 'Struct':
         # Values of this struct type come back as instances of the newest class.
         _CLASSES[part.key] = cls
+  # Also under the signature as given, should it be spelled differently (a list for a tuple).
+  type_dict[signature] = cls
   return cls
 
 
 class _EngineFactory(object):
   """What the built-in factories share: they make their classes from the engine's reading of
   the signature."""
+
+  ENGINE_KIND = True
 
   @classmethod
   def create(cls, type_dict, *type_parameters, **kwargs):

@@ -80,14 +80,20 @@ class TypeFactory(TypeFactoryClass):
 
   @staticmethod
   def new(type_dict, type_factory, *type_parameters, **kwargs):
-    """The class for the serialized type ``(type_factory,) + type_parameters``. ``type_dict``
-    maps signatures to the classes made so far: a signature found there is not made again,
-    and every class made is added to it."""
+    """The class for the serialized type ``(type_factory,) + type_parameters``, made once per
+    ``type_dict`` (signature to class). The engine makes the built-in kinds and records every
+    type inside them in ``type_dict`` as well; a kind registered by other code is made by its
+    factory's ``create``."""
     signature = (type_factory,) + type_parameters
-    if signature in type_dict:
-      return type_dict[signature]
-    made = TypeFactory.get_factory(type_factory).create(type_dict, *type_parameters, **kwargs)
-    return type_dict.setdefault(signature, made)
+    known = type_dict.get(signature)
+    if known is not None:
+      return known
+    factory = TypeFactory.get_factory(type_factory)
+    if getattr(factory, 'ENGINE_KIND', False):
+      from .base import _classes_for_signature
+      return _classes_for_signature(signature, type_dict)
+    made = type_dict[signature] = factory.create(type_dict, *type_parameters, **kwargs)
+    return made
 
   @staticmethod
   def wrapper(factory):
