@@ -51,6 +51,13 @@ class Environment(Namable):
   def __repr__(self):
     return 'Environment(%s)' % pformat(self._table)
 
+  # Environments never change, so a copy can be the environment itself.
+  def __copy__(self):
+    return self
+
+  def __deepcopy__(self, memo):
+    return self
+
 
 def _value_or_text(entry):
   return entry if isinstance(entry, str) else _wrap(entry)

@@ -1,6 +1,7 @@
-"""References (``Ref``), the ``Namable`` protocol scopes implement, and ``frozendict``.
+"""References (``Ref``), the ``Namable`` protocol scopes implement, and ``frozendict``:
+pystachio 0.8.10's ``naming`` module, a facade over the Rust engine for addresses.
 
-Addresses are parsed by the Rust engine (``_native.parse_ref``), so a ``{{tag}}`` means the same
+Addresses are parsed by the engine (``_native.parse_ref``), so a ``{{tag}}`` means the same
 thing here as in the engine's own interpolation. A ``Ref`` is then plain Python data: a tuple
 of ``Ref.Index``/``Ref.Dereference`` components whose values may be any object (the ``Matcher``
 stores compiled regexes in them)."""
