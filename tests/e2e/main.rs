@@ -5,5 +5,6 @@ mod cli;
 mod config;
 mod lifecycle;
 mod locks;
+mod output;
 mod scheduling;
 mod thermos;
