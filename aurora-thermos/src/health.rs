@@ -131,6 +131,70 @@ mod tests {
         assert_eq!(secs(-1.0), Duration::ZERO);
     }
 
+    /// Serves one connection on 127.0.0.1 with `answer` (after reading the request head);
+    /// returns the port.
+    fn serve_once(answer: Vec<u8>) -> u16 {
+        use std::io::{BufRead, BufReader, Write};
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = l.local_addr().unwrap().port();
+        std::thread::spawn(move || {
+            let (conn, _) = l.accept().unwrap();
+            let mut reader = BufReader::new(conn.try_clone().unwrap());
+            let mut line = String::new();
+            while reader.read_line(&mut line).is_ok_and(|n| n > 2) {
+                line.clear();
+            }
+            let _ = (&conn).write_all(&answer);
+        });
+        port
+    }
+
+    fn http_ok(body: &[u8]) -> Vec<u8> {
+        let mut a =
+            format!("HTTP/1.1 200 OK\r\ncontent-length: {}\r\n\r\n", body.len()).into_bytes();
+        a.extend_from_slice(body);
+        a
+    }
+
+    #[test]
+    fn ok_is_healthy_and_anything_else_is_not() {
+        let second = Duration::from_secs(5);
+        assert_eq!(check_once(serve_once(http_ok(b"OK\n")), second), Ok(()));
+        let e = check_once(serve_once(http_ok(b"sick")), second).unwrap_err();
+        assert_eq!(e, "GET /health answered \"sick\" instead of \"ok\"");
+        let e = check_once(
+            serve_once(b"HTTP/1.1 503 Service Unavailable\r\ncontent-length: 0\r\n\r\n".to_vec()),
+            second,
+        )
+        .unwrap_err();
+        assert_eq!(e, "GET /health answered HTTP 503");
+    }
+
+    /// A server that never answers costs a check its timeout, not more.
+    #[test]
+    fn a_silent_server_is_unhealthy_within_the_timeout() {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = l.local_addr().unwrap().port();
+        let started = std::time::Instant::now();
+        let e = check_once(port, Duration::from_millis(300)).unwrap_err();
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "{:?}",
+            started.elapsed()
+        );
+        assert!(e.starts_with("GET http://127.0.0.1:"), "{e}");
+        drop(l);
+    }
+
+    /// Only the first 64 KiB of an answer are read, however much the server sends.
+    #[test]
+    fn answers_are_read_up_to_a_limit() {
+        let body = vec![b'x'; 4 << 20];
+        let port = serve_once(http_ok(&body));
+        let a = http_request(reqwest::Method::GET, port, "/", Duration::from_secs(10)).unwrap();
+        assert_eq!((a.status, a.body.len() as u64), (200, MAX_BODY));
+    }
+
     #[test]
     fn a_closed_port_is_unhealthy() {
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();

@@ -196,3 +196,34 @@ fn serves_tasks_processes_runs_and_logs() {
         std::thread::sleep(Duration::from_millis(20));
     }
 }
+
+/// Requests are bounded: a head over 16 KiB is refused and the connection closed; one request
+/// per connection.
+#[test]
+fn oversized_requests_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let observer = Observer::bind("127.0.0.1:0".parse().unwrap(), dir.path()).unwrap();
+    let addr = observer.local_addr();
+    observer.spawn().unwrap();
+
+    let mut conn = TcpStream::connect(addr).unwrap();
+    conn.set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    let huge = "a".repeat(64 * 1024);
+    // The server may close before it has read all of it.
+    let _ = write!(
+        conn,
+        "GET /j/tasks HTTP/1.1\r\nhost: test\r\nx-padding: {huge}\r\n\r\n"
+    );
+    let mut raw = Vec::new();
+    let _ = conn.read_to_end(&mut raw);
+    let raw = String::from_utf8_lossy(&raw);
+    assert!(raw.starts_with("HTTP/1.1 431 "), "{raw}");
+
+    // A normal request still works, and the connection ends after its answer.
+    let (status, body) = get(addr, "/j/task_ids");
+    assert_eq!(
+        (status, body),
+        (200, serde_json::json!({"active": [], "finished": []}))
+    );
+}
