@@ -238,7 +238,7 @@ pub fn run(
         Request::ListJobs { path } => commands::list_jobs(&client(path.cluster())?, &path),
         Request::GetQuota { path } => {
             let Some(role) = path.role() else {
-                return Err(CommandError::Unsupported(format!(
+                return Err(CommandError::Usage(format!(
                     "get_quota needs cluster/role, not {path}"
                 )));
             };

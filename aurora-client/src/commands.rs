@@ -34,6 +34,20 @@ pub enum CommandError {
     /// The config is not of a kind this client can load yet.
     #[error("{0}")]
     Unsupported(String),
+    /// The command line asks for something the command cannot do, e.g. `get_quota` of a
+    /// path without a role.
+    #[error("{0}")]
+    Usage(String),
+    /// A job in a config does not name a valid job key (for `validate`).
+    #[error("{path}: a job has no valid key ({key}): {source}")]
+    InvalidJobKey {
+        /// The config file.
+        path: String,
+        /// The key the job's fields make, `cluster/role/environment/name`.
+        key: String,
+        /// What is wrong with it.
+        source: aurora_core::JobKeyError,
+    },
     /// The config's job does not match the job key given.
     #[error("the job in {path} is {found}, not {wanted}; pass the job key the config defines")]
     KeyMismatch {
@@ -94,6 +108,8 @@ impl CommandError {
             CommandError::Config(_)
             | CommandError::ReadConfig { .. }
             | CommandError::Unsupported(_)
+            | CommandError::Usage(_)
+            | CommandError::InvalidJobKey { .. }
             | CommandError::KeyMismatch { .. }
             | CommandError::Load(_)
             | CommandError::Job { .. }
@@ -309,11 +325,10 @@ pub fn validate(
     let jobs = loader.load_jobs(source)?;
     let mut valid = Vec::with_capacity(jobs.len());
     for job in &jobs {
-        let key = config_job_key(job).map_err(|(key, e)| {
-            CommandError::Load(format!(
-                "{}: a job has no valid key ({key}): {e}",
-                source.path.display()
-            ))
+        let key = config_job_key(job).map_err(|(key, e)| CommandError::InvalidJobKey {
+            path: source.path.display().to_string(),
+            key,
+            source: e,
         })?;
         let ev = evaluate_config(std::slice::from_ref(job), source, &key, user)?;
         valid.push((key, ev.converted.job.instance_count));
@@ -797,6 +812,34 @@ mod tests {
         assert_eq!(latest.len(), 2);
         assert_eq!(latest[0].status, ScheduleStatus::Running);
         assert_eq!(summarize(&latest), "1 FINISHED, 1 RUNNING");
+    }
+
+    #[test]
+    fn validate_names_a_job_without_a_valid_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("bad.json");
+        std::fs::write(
+            &path,
+            r#"{"name": "hello", "role": "www-data", "cluster": "devcluster",
+                "environment": "has space", "task": {"processes": [{"name": "p",
+                "cmdline": "true"}], "resources": {"cpu": 1, "ram": 1048576, "disk": 1048576}}}"#,
+        )
+        .unwrap();
+        let source = ConfigSource {
+            path: &path,
+            json: true,
+            bindings: &[],
+        };
+        let err = validate(&JsonLoader, &source, "vagrant").unwrap_err();
+        assert_eq!(err.exit_code(), 2);
+        let CommandError::InvalidJobKey { key, .. } = &err else {
+            panic!("{err:?}");
+        };
+        assert_eq!(key, "devcluster/www-data/has space/hello");
+        assert!(
+            err.to_string()
+                .starts_with(&format!("{}: a job has no valid key", path.display()))
+        );
     }
 
     #[test]
