@@ -70,7 +70,67 @@ def run(P):
     t('choice-check', lambda: si.check())
     t('choice-eq', lambda: (si == s, si.c() == s.c()))
     t('choice-top-level', lambda: C('{{y}}').bind(y=3).interpolate())
+    environment_snippets(P, t)
     return out
+
+
+def environment_snippets(P, t):
+    """Environments, the parser over scopes of any kind, and the matcher, as the engine
+    provides them."""
+    matcher = importlib.import_module(P.__name__ + '.matcher')
+    M, Any = matcher.Matcher, matcher.Any
+    E, R, MP = P.Environment, P.Ref.from_address, P.MustacheParser
+    t('env-nested', lambda: E({'a': {'b': 1, 'c': {'d': 2.5}}}, x=True))
+    t('env-bad-value', lambda: E(a=[1]))
+    t('env-bad-source', lambda: E(1))
+    t('env-bad-source-list', lambda: E([('a', 1)]))
+    t('env-ref-key', lambda: E({R('a.b'): 'x'}))
+    t('env-bad-key', lambda: E({'1a': 'x'}))
+    t('env-int-key', lambda: E({1: 'x'}))
+    t('env-merge', lambda: E(E(a=1), {'a': 2, 'b': 3}))
+    t('env-find', lambda: E(a={'b': 'c'}).find(R('a.b')))
+    t('env-find-miss', lambda: E(a=1).find(R('b')))
+    t('env-find-past-text', lambda: E(a=1).find(R('a.b')))
+    S = type('S', (P.Struct,), {'x': P.String, 'l': P.List(P.Integer)})
+    s = S(x='{{y}}', l=[1, 2])
+    t('env-find-mounted', lambda: E(s=s).find(R('s.x')))
+    t('env-find-mounted-index', lambda: E(s=s).find(R('s.l[1]')))
+    t('env-find-mounted-whole', lambda: E(s=s).find(R('s')))
+    t('env-find-mounted-miss', lambda: E(s=s).find(R('s.z')))
+    t('env-wrap', lambda: (E.wrap(1), E.wrap(1.5), E.wrap(True), E.wrap('x'),
+                           type(E.wrap({})).__name__, E.wrap(s) is s))
+    t('env-wrap-bad', lambda: E.wrap(None))
+    t('env-wrap-big', lambda: E.wrap(10**30))
+    t('bind-none', lambda: P.String('{{a}}').bind(None))
+    t('mod-dict', lambda: P.String('{{a.b}}') % {'a': {'b': 1}})
+    t('in-scope-env', lambda: P.String('{{a}}').in_scope(E(a=1), a=2))
+    t('translate', lambda: P.String.translate_to_scopes({'a': 1}, s, b=2))
+    t('resolve-struct-then-env', lambda: MP.resolve('{{x}} {{l[0]}} {{y}}', s, E(y='Y')))
+
+    class Only(P.Namable):
+        def find(self, ref):
+            if ref.address() == 'q':
+                return 'Q!'
+            raise P.Namable.NotFound(self, ref)
+
+    class Broken(P.Namable):
+        def find(self, ref):
+            raise KeyError('boom')
+
+    t('resolve-own-namable', lambda: MP.resolve('{{q}} {{z}} {{x}}', Only(), s))
+    t('join-own-namable', lambda: MP.join(MP.split('{{q}}-{{z}}'), Only(), found_refs={}))
+    t('resolve-broken-namable', lambda: MP.resolve('{{q}}', Broken()))
+    t('resolve-bytes', lambda: MP.resolve(b'{{q}}'))
+    t('split-none', lambda: MP.split(None))
+    t('matcher-apply-struct', lambda: M('y').apply(lambda *a: 'Y', s).x())
+    t('matcher-index-any', lambda: list(M('l')[Any].match(P.String('{{l[0]}} {{l.x}} {{l[a][b]}}'))))
+    t('enum-list-values', lambda: P.Enum('Color', ['R', 'G']))
+    t('enum-named', lambda: P.Enum('Color', ('R', 'G'))('R'))
+    t('choice-named', lambda: P.Choice('Port', [P.Integer, P.String])('x').unwrap())
+    t('coerce', lambda: (P.Integer.coerce(' 5'), P.Boolean.coerce('TRUE'), P.String.coerce(1.5),
+                         P.Float.coerce('1e3')))
+    t('coerce-bad', lambda: P.Integer.coerce('x'))
+    t('coerce-enum', lambda: P.Enum('A', 'B').coerce('C'))
 
 
 def _raised(f):

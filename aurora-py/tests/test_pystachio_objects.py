@@ -1,7 +1,7 @@
-"""The Object base class, values no type can coerce, and Choice fields through
-interpolation, against the real pystachio 0.8.10: every snippet of
-`pystachio_object_snippets.py` must print what the original printed (recorded below with
-pystachio 0.8.10 on CPython 3.11). With PYSTACHIO_PYTHON naming a Python that has pystachio
+"""The Object base class, values no type can coerce, Choice fields through interpolation,
+and environments, the parser and the matcher over the engine, against the real pystachio
+0.8.10: every snippet of `pystachio_object_snippets.py` must print what the original printed
+(recorded below with pystachio 0.8.10 on CPython 3.11). With PYSTACHIO_PYTHON naming a Python that has pystachio
 0.8.10, every snippet file is also run there and compared line by line."""
 import os
 import subprocess
@@ -112,6 +112,42 @@ EXPECTED = [
     ('choice-check', 'TypeCheck(OK)'),
     ('choice-eq', '(True, True)'),
     ('choice-top-level', '(Integer(3), [])'),
+    ('env-nested', "Environment({Ref(x): 'True', Ref(a.b): '1', Ref(a.c.d): '2.5'})"),
+    ('env-bad-value', "!ValueError: Environment values must be strings, numbers, Objects or other Environments. Got <class 'list'> instead."),
+    ('env-bad-source', '!ValueError: Environment expects dict or Environment, got 1'),
+    ('env-bad-source-list', "!ValueError: Environment expects dict or Environment, got [('a', 1)]"),
+    ('env-ref-key', "Environment({Ref(a.b): 'x'})"),
+    ('env-bad-key', '!InvalidRefError: 1a'),
+    ('env-int-key', '!InvalidRefError: Invalid address: 1'),
+    ('env-merge', "Environment({Ref(a): '2', Ref(b): '3'})"),
+    ('env-find', "'c'"),
+    ('env-find-miss', '!NotFound: Could not find b in object Environment'),
+    ('env-find-past-text', '!NotFound: Could not find a in object Environment'),
+    ('env-find-mounted', 'String({{y}})'),
+    ('env-find-mounted-index', 'Integer(2)'),
+    ('env-find-mounted-whole', 'S(x={{y}},\\n  l=IntegerList(1, 2))'),
+    ('env-find-mounted-miss', '!NotFound: Could not find s in object Environment'),
+    ('env-wrap', "('1', '1.5', 'True', 'x', 'Environment', True)"),
+    ('env-wrap-bad', "!ValueError: Environment values must be strings, numbers, Objects or other Environments. Got <class 'NoneType'> instead."),
+    ('env-wrap-big', "'1000000000000000000000000000000'"),
+    ('bind-none', "!ValueError: Environment values must be strings, numbers, Objects or other Environments. Got <class 'NoneType'> instead."),
+    ('mod-dict', 'String(1)'),
+    ('in-scope-env', 'String(1)'),
+    ('translate', "(Environment({Ref(a): '1'}), S(x={{y}},\\n  l=IntegerList(1, 2)), Environment({Ref(b): '2'}))"),
+    ('resolve-struct-then-env', "('Y 1 Y', [])"),
+    ('resolve-own-namable', "('Q! {{z}} {{y}}', [Ref(z), Ref(y)])"),
+    ('join-own-namable', "('Q!-{{z}}', [Ref(z)])"),
+    ('resolve-broken-namable', "!KeyError: 'boom'"),
+    ('resolve-bytes', '!TypeError: cannot use a string pattern on a bytes-like object'),
+    ('split-none', "!TypeError: expected string or bytes-like object, got 'NoneType'"),
+    ('matcher-apply-struct', 'String(Y)'),
+    ('matcher-index-any', "[('l', '0'), ('l', 'a')]"),
+    ('enum-list-values', "!TypeError: unhashable type: 'list'"),
+    ('enum-named', 'Color(R)'),
+    ('choice-named', 'String(x)'),
+    ('coerce', "(5, True, '1.5', 1000.0)"),
+    ('coerce-bad', "!CoercionError: Cannot coerce 'x' to Integer"),
+    ('coerce-enum', "!CoercionError: Cannot coerce 'C' to Enum_A_B: C is not one of A, B"),
 ]
 
 
