@@ -20,6 +20,18 @@ pub struct ConfigSource {
 }
 
 /// Reads the config and selects one task from it, as JSON (not yet bound).
+///
+/// ```
+/// use aurora_thermos::cli::{ConfigSource, load_config};
+/// let dir = tempfile::tempdir().unwrap();
+/// let path = dir.path().join("hello.json");
+/// let job = r#"{"name": "hello", "task": {"processes": [{"name": "hi", "cmdline": "echo hi"}]}}"#;
+/// std::fs::write(&path, job).unwrap();
+/// let task = load_config(&ConfigSource { path: Some(path), task: None }).unwrap();
+/// // The task of an Aurora job takes the job's name when it has none.
+/// assert_eq!(task["name"], "hello");
+/// assert_eq!(task["processes"][0]["cmdline"], "echo hi");
+/// ```
 pub fn load_config(source: &ConfigSource) -> Result<Value, CommandError> {
     let path = source
         .path

@@ -49,6 +49,15 @@ pub struct StatusOptions {
 
 /// `thermos status`: lists the tasks under `root` (both layouts) with their states and the
 /// latest run of each process.
+///
+/// ```
+/// use aurora_thermos::cli::{Output, StatusOptions, status};
+/// let root = tempfile::tempdir().unwrap();
+/// let (mut out, mut err) = (Vec::new(), Vec::new());
+/// let options = StatusOptions { json: true, ..StatusOptions::default() };
+/// status(root.path(), &options, &mut Output { out: &mut out, err: &mut err }).unwrap();
+/// assert_eq!(String::from_utf8(out).unwrap(), "[]\n");
+/// ```
 pub fn status(
     root: &Path,
     options: &StatusOptions,
