@@ -118,7 +118,15 @@ pub enum CommandError {
     NothingToKill(Vec<String>),
     /// What the command prints cannot be written.
     #[error("cannot write the output: {0}")]
-    Output(#[from] std::io::Error),
+    Output(std::io::Error),
+}
+
+// By hand rather than `#[from]`, which would also make the cause the `source()` and have it
+// printed twice after the message that already holds it.
+impl From<std::io::Error> for CommandError {
+    fn from(e: std::io::Error) -> CommandError {
+        CommandError::Output(e)
+    }
 }
 
 /// A task found under a root.
