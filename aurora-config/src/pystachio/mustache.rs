@@ -481,11 +481,13 @@ pub fn join_segments<E>(
 }
 
 /// Why [`resolve_text`] failed: the template itself, or the caller's lookup.
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
 pub enum ResolveError<E> {
     /// A bad tag, or substitution that never settles.
+    #[error(transparent)]
     Eval(EvalError),
     /// The lookup failed.
+    #[error("looking a reference up failed: {0}")]
     Lookup(E),
 }
 
