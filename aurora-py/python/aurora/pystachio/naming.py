@@ -148,18 +148,15 @@ class Ref(object):
     """Everything after the first component."""
     return Ref(self._components[1:])
 
-  @lru_cache(maxsize=1024)
   def __add__(self, other):
     return Ref(self._components + tuple(other.components()))
 
   @staticmethod
-  @lru_cache(maxsize=16384)
   def subscope(ref1, ref2):
     """What is left of ``ref2`` after ``ref1`` when ``ref1`` is a strict prefix, else None."""
     head, full = ref1.components(), ref2.components()
-    if len(full) > len(head) and full[:len(head)] == head:
-      return Ref(full[len(head):])
-    return None
+    rest = full[len(head):]
+    return Ref(rest) if rest and full[:len(head)] == head else None
 
   def scoped_to(self, ref):
     """``Ref.subscope(self, ref)``."""
