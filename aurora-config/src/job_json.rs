@@ -578,7 +578,7 @@ impl JobJson {
                 owner,
                 cron_schedule: self.cron_schedule.clone(),
                 cron_collision_policy,
-                task_config,
+                task_config: task_config.into(),
                 instance_count: self.instances,
             },
             warnings,

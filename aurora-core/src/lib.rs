@@ -22,8 +22,9 @@ pub use lifecycle::{
     LifecycleConfig, flapped, flapping_penalty_ms, is_transient, transient_state_expired,
 };
 pub use model::{
-    AssignedTask, Constraint, CronCollisionPolicy, ExecutorConfig, Identity, JobConfiguration,
-    Resources, ScheduledTask, TaskConfig, TaskConstraint, TaskEvent, TaskId,
+    AssignedTask, AttributePair, AttributeValues, Attributes, ConfigKey, Constraint,
+    CronCollisionPolicy, ExecutorConfig, HostAttributes, Identity, JobConfiguration, Resources,
+    ScheduledTask, SharedTaskConfig, TaskConfig, TaskConstraint, TaskEvent, TaskId,
 };
 pub use placement::{
     Assignment, DEDICATED_ATTRIBUTE, DedicatedError, MaintenanceMode, PlacementConfig,

@@ -153,7 +153,8 @@ mod tests {
                         name: "x".into(),
                         data: "{}".into(),
                     },
-                },
+                }
+                .into(),
                 assigned_ports: Default::default(),
             },
             status: events.last().map_or(Pending, |e| e.1),

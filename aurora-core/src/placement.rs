@@ -58,7 +58,7 @@ pub struct PlacementHost {
     /// The host name; assignments name it.
     pub host: String,
     /// Attributes for constraints, e.g. `host` and `rack`; an attribute may have several values.
-    pub attributes: BTreeMap<String, BTreeSet<String>>,
+    pub attributes: crate::HostAttributes,
     /// CPU cores offered to tasks.
     pub cpu: f64,
     /// Memory offered, in bytes.
@@ -686,7 +686,7 @@ pub fn place(input: &PlacementInput<'_>) -> PlacementPlan {
     let mut groups: Vec<(u32, &TaskConfig, Vec<&ScheduledTask>)> = Vec::new();
     let mut by_job: FastMap<u32, Vec<usize>> = FastMap::default();
     for task in input.pending {
-        let config = &task.assigned_task.task;
+        let config: &TaskConfig = &task.assigned_task.task;
         let job = cluster.job(&config.job);
         let candidates = by_job.entry(job).or_default();
         match candidates
@@ -769,7 +769,8 @@ mod tests {
             attributes: BTreeMap::from([
                 ("host".to_owned(), BTreeSet::from([name.to_owned()])),
                 ("rack".to_owned(), BTreeSet::from([rack.to_owned()])),
-            ]),
+            ])
+            .into(),
             cpu,
             ram_bytes: 1024 * MIB,
             disk_bytes: 1024 * MIB,
@@ -816,7 +817,7 @@ mod tests {
                 task_id: TaskId(format!("{job}-{instance}")),
                 slave_host: None,
                 instance_id: instance,
-                task: config,
+                task: config.into(),
                 assigned_ports: BTreeMap::new(),
             },
             status: ScheduleStatus::Pending,

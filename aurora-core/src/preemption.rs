@@ -160,7 +160,7 @@ mod tests {
     fn host(name: &str) -> PlacementHost {
         PlacementHost {
             host: name.into(),
-            attributes: BTreeMap::from([("host".into(), BTreeSet::from([name.into()]))]),
+            attributes: BTreeMap::from([("host".into(), BTreeSet::from([name.into()]))]).into(),
             cpu: 4.0,
             ram_bytes: 1 << 30,
             disk_bytes: 1 << 30,
@@ -209,7 +209,8 @@ mod tests {
                         name: "x".into(),
                         data: "{}".into(),
                     },
-                },
+                }
+                .into(),
                 assigned_ports: BTreeMap::new(),
             },
             status: if on.is_some() {

@@ -1,7 +1,8 @@
 //! Scheduler benchmarks, printing `BENCH name value` lines.
 //!
 //! Run with `cargo bench -p aurora-scheduler --bench scheduler` (all), or name some:
-//! `cargo bench -p aurora-scheduler --bench scheduler -- placements preemption create rss`.
+//! `cargo bench -p aurora-scheduler --bench scheduler -- placements preemption create rss`
+//! (`rss_tasks` or `rss_hosts` for one of the two memory figures).
 //!
 //! - `placements_per_sec`: `aurora_core::place` on 10,000 hosts in 5,000 racks with `host` and
 //!   `rack` limit constraints, 100,000 pending tasks from 1,000 jobs.
@@ -10,9 +11,12 @@
 //! - `create_4000_instances_ms`: one job of 4,000 instances created through the real HTTP API
 //!   with SQLite storage, until every task is ASSIGNED (1,000 registered executors).
 //! - `scheduler_rss_mib_100k_tasks`: resident memory of a process running a scheduler that
-//!   holds 100,000 tasks (measured in a child process so that nothing else is counted); the
-//!   same child reports `snapshot_pause_us_100k_tasks`, how long a snapshot holds the engine
-//!   lock, and `snapshot_total_ms_100k_tasks`, how long it takes to write.
+//!   holds 100,000 ASSIGNED tasks of 3,320 jobs with ~1 KB executor payloads on 5,000 hosts
+//!   (measured in a child process so that nothing else is counted); the same child reports
+//!   `snapshot_pause_us_100k_tasks`, how long a snapshot holds the engine lock, and
+//!   `snapshot_total_ms_100k_tasks`, how long it takes to write.
+//! - `scheduler_rss_bytes_per_host`: growth of a scheduler process's resident memory per
+//!   registered executor, over 100,000 registrations after a baseline of 1,000.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
@@ -31,8 +35,12 @@ fn main() {
         .skip(1)
         .filter(|a| !a.starts_with("--"))
         .collect();
-    if std::env::args().any(|a| a == "--rss-child") {
-        rss_child();
+    if std::env::args().any(|a| a == "--rss-child-tasks") {
+        rss_child_tasks();
+        return;
+    }
+    if std::env::args().any(|a| a == "--rss-child-hosts") {
+        rss_child_hosts();
         return;
     }
     let wanted = |name: &str| args.is_empty() || args.iter().any(|a| name.contains(a.as_str()));
@@ -45,8 +53,11 @@ fn main() {
     if wanted("create") {
         create_4000();
     }
-    if wanted("rss") {
-        rss();
+    if wanted("rss_tasks") {
+        rss("--rss-child-tasks");
+    }
+    if wanted("rss_hosts") {
+        rss("--rss-child-hosts");
     }
 }
 
@@ -60,7 +71,8 @@ fn hosts(n: usize, cpu: f64) -> Vec<PlacementHost> {
                     "rack".to_owned(),
                     BTreeSet::from([format!("rack-{:05}", i / 2)]),
                 ),
-            ]),
+            ])
+            .into(),
             cpu,
             ram_bytes: 64 * GIB,
             disk_bytes: 64 * GIB,
@@ -112,7 +124,7 @@ fn task(config: &TaskConfig, instance: u32, host: Option<&str>) -> ScheduledTask
             task_id: TaskId(format!("{}-{instance}", config.job)),
             slave_host: host.map(str::to_owned),
             instance_id: instance,
-            task: config.clone(),
+            task: config.clone().into(),
             assigned_ports: BTreeMap::new(),
         },
         status: if host.is_some() {
@@ -284,47 +296,180 @@ fn create_4000() {
     });
 }
 
-fn rss() {
+/// Runs one memory measurement in a child process of its own, so that nothing else counts.
+fn rss(part: &str) {
     let exe = std::env::current_exe().expect("the bench knows its path");
     let out = std::process::Command::new(exe)
-        .arg("--rss-child")
+        .arg(part)
         .output()
         .expect("run the rss child");
     let text = String::from_utf8_lossy(&out.stdout);
     print!("{text}");
     assert!(
         out.status.success(),
-        "{}",
+        "{part}: {}",
         String::from_utf8_lossy(&out.stderr)
     );
 }
 
-fn rss_mib() -> f64 {
+/// The resident set of this process, in KiB.
+fn rss_kib() -> u64 {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
     status
         .lines()
         .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
-        .map_or(0.0, |kb| kb / 1024.0)
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        .unwrap_or(0)
 }
 
-fn rss_child() {
+/// An executor payload shaped like the corpus's jobs (`services.md`'s hello world with a
+/// second process): about 1 KB of JSON, different for every job.
+fn payload(role: &str, name: &str) -> String {
+    json!({
+        "cluster": "local", "cron_collision_policy": "KILL_EXISTING", "enable_hooks": false,
+        "environment": "prod",
+        "health_check_config": {"initial_interval_secs": 15.0, "interval_secs": 10.0,
+                                "max_consecutive_failures": 0, "timeout_secs": 1.0},
+        "instances": 1, "max_task_failures": 1, "name": name, "priority": 0,
+        "production": false, "role": role, "service": true,
+        "task": {
+            "constraints": [{"order": ["fetch", name]}], "finalization_wait": 30,
+            "max_concurrency": 0, "max_failures": 1, "name": name,
+            "processes": [
+                {"cmdline": format!("curl -sf http://artifacts/{role}/{name}.tgz | tar xz"),
+                 "daemon": false, "ephemeral": false, "final": false, "max_failures": 1,
+                 "min_duration": 5, "name": "fetch"},
+                {"cmdline": format!("\n    while true; do\n      echo hello from {name} on {{{{mesos.instance}}}}\n      sleep 10\n    done\n  "),
+                 "daemon": false, "ephemeral": false, "final": false, "max_failures": 1,
+                 "min_duration": 5, "name": name}
+            ],
+            "resources": {"cpu": 0.25, "disk": 67108864, "ram": 67108864}
+        },
+        "update_config": {"batch_size": 1, "max_per_shard_failures": 0, "max_total_failures": 0,
+                          "restart_threshold": 60, "rollback_on_failure": true,
+                          "wait_for_batch_completion": false, "watch_secs": 45}
+    })
+    .to_string()
+}
+
+/// A service job with a realistic payload; instances spread one per host.
+fn realistic_job(role: &str, name: &str, instances: u32) -> Value {
+    let key = json!({"cluster": "local", "role": role, "environment": "prod", "name": name});
+    let owner = json!({"role": role, "user": "bench"});
+    json!({"job": {
+        "key": key, "owner": owner, "instance_count": instances,
+        "task_config": {
+            "job": key, "owner": owner, "is_service": true, "max_task_failures": 1,
+            "priority": 0, "production": false,
+            "contact_email": format!("{role}-oncall@example.com"),
+            "resources": {"cpu": 0.25, "ram_bytes": 64u64 << 20, "disk_bytes": 64u64 << 20,
+                          "ports": ["http"]},
+            "constraints": [{"name": "host", "constraint": {"limit": {"limit": 1}}}],
+            "task_links": {"http": "http://%host%:%port:http%"},
+            "executor_config": {"name": "AuroraExecutor", "data": payload(role, name)}
+        }
+    }})
+}
+
+/// Registers `hosts` executors named `host-<i>.<domain>` with rack and zone attributes,
+/// `concurrency` requests at a time so that their commits share fsyncs.
+async fn register_hosts(base: &str, hosts: std::ops::Range<usize>, concurrency: usize) {
+    let mut workers = tokio::task::JoinSet::new();
+    for w in 0..concurrency {
+        let base = base.to_owned();
+        let hosts = hosts.clone();
+        workers.spawn(async move {
+            let client = reqwest::Client::new();
+            for h in hosts.skip(w).step_by(concurrency) {
+                let body = json!({"host": format!("host-{h:06}.cluster.example.com"),
+                    "attributes": {"rack": [format!("rack-{:04}", h / 40)],
+                                   "zone": [format!("zone-{}", h % 3)]},
+                    "resources": {"cpu": 16, "ram_bytes": 64u64 << 30,
+                                  "disk_bytes": 512u64 << 30,
+                                  "ports": {"begin": 31000, "end": 32000}}});
+                let resp = client
+                    .post(format!("{base}/api/executors"))
+                    .json(&body)
+                    .send()
+                    .await
+                    .expect("register");
+                assert!(resp.status().is_success(), "{:?}", resp.text().await);
+            }
+        });
+    }
+    while let Some(done) = workers.join_next().await {
+        done.expect("a registering worker");
+    }
+}
+
+/// Creates jobs `concurrency` at a time.
+async fn create_jobs(base: &str, jobs: Vec<Value>, concurrency: usize) {
+    let jobs = std::sync::Arc::new(jobs);
+    let mut workers = tokio::task::JoinSet::new();
+    for w in 0..concurrency {
+        let base = base.to_owned();
+        let jobs = std::sync::Arc::clone(&jobs);
+        workers.spawn(async move {
+            let client = reqwest::Client::new();
+            for job in jobs.iter().skip(w).step_by(concurrency) {
+                let resp = client
+                    .post(format!("{base}/api/jobs"))
+                    .json(job)
+                    .send()
+                    .await
+                    .expect("create");
+                assert!(resp.status().is_success(), "{:?}", resp.text().await);
+            }
+        });
+    }
+    while let Some(done) = workers.join_next().await {
+        done.expect("a creating worker");
+    }
+}
+
+async fn wait_assigned(client: &reqwest::Client, base: &str, n: u64) {
+    let deadline = Instant::now() + Duration::from_secs(900);
+    loop {
+        let v = vars(client, base).await;
+        if v["task_store_ASSIGNED"].as_u64() == Some(n) {
+            return;
+        }
+        assert!(Instant::now() < deadline, "tasks not placed in time: {v}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// `scheduler_rss_mib_100k_tasks`: the resident memory of a process (this child, so that
+/// nothing else is counted) running a scheduler with SQLite storage that holds 100,000
+/// ASSIGNED tasks on 5,000 registered hosts: 3,320 service jobs with ~1 KB corpus-like
+/// executor payloads (20 of 2,000 instances, 300 of 100, 3,000 of 10), so most tasks share
+/// their job's config. The same child then reports `snapshot_pause_us_100k_tasks` (how long a
+/// snapshot holds the engine lock) and `snapshot_total_ms_100k_tasks` (until it is written).
+fn rss_child_tasks() {
     let dir = tempfile::tempdir().expect("a temporary directory");
     runtime().block_on(async {
         let (base, stop) = start(dir.path()).await;
         let client = reqwest::Client::new();
-        for j in 0..25 {
-            let resp = client
-                .post(format!("{base}/api/jobs"))
-                .json(&job_body(&format!("job{j}"), 4_000, 1))
-                .send()
-                .await
-                .expect("create");
-            assert!(resp.status().is_success(), "{:?}", resp.text().await);
+        register_hosts(&base, 0..5_000, 32).await;
+        let mut jobs = Vec::new();
+        for (count, instances) in [(20, 2_000), (300, 100), (3_000, 10)] {
+            for j in 0..count {
+                let role = format!("team{:02}", j % 40);
+                jobs.push(realistic_job(
+                    &role,
+                    &format!("svc{instances}-{j}"),
+                    instances,
+                ));
+            }
         }
+        create_jobs(&base, jobs, 16).await;
+        wait_assigned(&client, &base, 100_000).await;
         let v = vars(&client, &base).await;
         assert_eq!(v["tasks_total"].as_u64(), Some(100_000), "{v}");
-        println!("BENCH scheduler_rss_mib_100k_tasks {:.0}", rss_mib());
+        println!(
+            "BENCH scheduler_rss_mib_100k_tasks {:.0}",
+            rss_kib() as f64 / 1024.0
+        );
         // How long a snapshot of 100,000 tasks holds the engine lock (the rest runs aside).
         let started = Instant::now();
         let resp = client
@@ -341,6 +486,34 @@ fn rss_child() {
         println!(
             "BENCH snapshot_total_ms_100k_tasks {:.0}",
             started.elapsed().as_secs_f64() * 1000.0
+        );
+        let _ = stop.send(());
+    });
+}
+
+/// `scheduler_rss_bytes_per_host`: how much the resident memory of a process running a
+/// scheduler (SQLite storage) grows per registered executor: 1,000 hosts are registered and
+/// one task placed (so that placement's view of the hosts exists), the RSS is read; 100,000
+/// more hosts (host name, rack and zone attributes) are registered and another task placed,
+/// and the growth is divided by 100,000.
+fn rss_child_hosts() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    runtime().block_on(async {
+        let (base, stop) = start(dir.path()).await;
+        let client = reqwest::Client::new();
+        register_hosts(&base, 0..1_000, 32).await;
+        create_jobs(&base, vec![realistic_job("base", "first", 1)], 1).await;
+        wait_assigned(&client, &base, 1).await;
+        let before = rss_kib();
+        register_hosts(&base, 1_000..101_000, 32).await;
+        create_jobs(&base, vec![realistic_job("base", "second", 1)], 1).await;
+        wait_assigned(&client, &base, 2).await;
+        let v = vars(&client, &base).await;
+        assert_eq!(v["executors_registered"].as_u64(), Some(101_000), "{v}");
+        let grown = rss_kib().saturating_sub(before);
+        println!(
+            "BENCH scheduler_rss_bytes_per_host {:.0}",
+            grown as f64 * 1024.0 / 100_000.0
         );
         let _ = stop.send(());
     });

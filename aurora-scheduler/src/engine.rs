@@ -19,9 +19,9 @@ use aurora_core::api::{
 use aurora_core::{
     AssignedTask, JobConfiguration, JobKey, LifecycleConfig, MaintenanceMode, PlacementConfig,
     PlacementHost, PlacementInput, PreemptionInput, ResourceAggregate, ScheduleStatus,
-    ScheduledTask, SideEffects, TaskConfig, TaskEvent, TaskFacts, TaskId, TaskTarget, Transition,
-    add_default_constraints, check_quota, consumes_quota, find_preemption, flapping_penalty_ms,
-    place, transient_state_expired, transition, validate_dedicated,
+    ScheduledTask, SharedTaskConfig, SideEffects, TaskConfig, TaskEvent, TaskFacts, TaskId,
+    TaskTarget, Transition, add_default_constraints, check_quota, consumes_quota, find_preemption,
+    flapping_penalty_ms, place, transient_state_expired, transition, validate_dedicated,
 };
 
 use crate::RequestError;
@@ -172,7 +172,7 @@ impl Engine {
     /// Wraps recovered state; every known host counts as alive from `now` so that executors
     /// get a full timeout to come back after a scheduler restart.
     pub(crate) fn new(state: State, config: EngineConfig, now: i64) -> Engine {
-        let live = state.hosts.keys().map(|h| (h.clone(), now)).collect();
+        let live = state.hosts.keys().map(|h| (h.to_string(), now)).collect();
         let mut engine = Engine {
             state,
             config,
@@ -225,8 +225,7 @@ impl Engine {
     }
 
     fn commit(&mut self, op: Op) {
-        self.state.apply(&op);
-        self.batch.push(op);
+        self.state.commit(op, &mut self.batch);
     }
 
     /// Why a task is not running yet, if it is waiting.
@@ -319,7 +318,7 @@ impl Engine {
         check_quota(role, &quota, &used, &request).map_err(|e| invalid(e.to_string()))
     }
 
-    fn new_task(&mut self, config: &TaskConfig, instance: u32, now: i64) -> ScheduledTask {
+    fn new_task(&mut self, config: &SharedTaskConfig, instance: u32, now: i64) -> ScheduledTask {
         ScheduledTask {
             assigned_task: AssignedTask {
                 task_id: TaskId::generate(now, &config.job, instance, &(self.nonce)()),
@@ -392,6 +391,8 @@ impl Engine {
         }
         self.check_quota(&job.task_config, job.instance_count)?;
         add_default_constraints(&mut job.task_config);
+        // Every instance shares one copy of the config, the job's.
+        job.task_config = self.state.configs.intern(job.task_config);
         let job = Arc::new(job);
         self.commit(Op::SaveJob {
             job: Arc::clone(&job),
@@ -463,6 +464,7 @@ impl Engine {
         let n = u32::try_from(req.instances.len()).unwrap_or(u32::MAX);
         self.check_quota(&config, n)?;
         add_default_constraints(&mut config);
+        let config = self.state.configs.intern(config.into());
         let highest = req.instances.iter().max().copied().unwrap_or(0);
         if highest >= job.instance_count {
             let mut updated = (*job).clone();
@@ -924,7 +926,7 @@ impl Engine {
         self.reservations.clear();
         self.hosts_cache = None;
         for h in self.state.hosts.keys() {
-            self.live.entry(h.clone()).or_insert(now);
+            self.live.entry(h.to_string()).or_insert(now);
         }
         self.recompute_throttles();
     }
@@ -962,15 +964,15 @@ impl Engine {
             .entry("host".to_owned())
             .or_insert_with(|| BTreeSet::from([req.host.clone()]));
         let record = HostRecord {
-            host: req.host.clone(),
-            attributes,
+            host: req.host.as_str().into(),
+            attributes: attributes.into(),
             cpu: r.cpu,
             ram_bytes: r.ram_bytes,
             disk_bytes: r.disk_bytes,
             port_begin: r.ports.begin,
             port_end: r.ports.end,
         };
-        if self.state.hosts.get(&req.host) != Some(&record) {
+        if self.state.hosts.get(req.host.as_str()) != Some(&record) {
             self.commit(Op::SaveHost { host: record });
             self.hosts_cache = None;
         }
@@ -1331,9 +1333,9 @@ impl Engine {
             .state
             .hosts
             .values()
-            .filter(|h| self.live.contains_key(&h.host))
+            .filter(|h| self.live.contains_key(&*h.host))
             .map(|h| PlacementHost {
-                host: h.host.clone(),
+                host: h.host.to_string(),
                 attributes: h.attributes.clone(),
                 cpu: h.cpu,
                 ram_bytes: h.ram_bytes,
@@ -1429,7 +1431,7 @@ impl Engine {
                 let Some(task) = self.state.tasks.get(&u.task_id) else {
                     continue;
                 };
-                let config = &task.assigned_task.task;
+                let config: &TaskConfig = &task.assigned_task.task;
                 let pending_since = task.task_events.last().map_or(now, |e| e.timestamp_ms);
                 if now.saturating_sub(pending_since) < delay
                     || self.preempting_for.contains_key(task.id())

@@ -403,6 +403,7 @@ impl Shared {
                 );
             }
             put("tasks_total", engine.state.tasks.len().into());
+            put("task_configs_stored", engine.state.configs.len().into());
             put("jobs", engine.state.jobs.len().into());
             let active = engine
                 .state

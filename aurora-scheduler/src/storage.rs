@@ -4,25 +4,34 @@
 //! [`Transaction`] with a sequence number. State is the latest [`Snapshot`] with every later
 //! transaction replayed in order. [`Storage`] is the seam for backends: [`SqliteStorage`] is the
 //! embedded default, [`MemStorage`] serves tests, and a replicated backend can follow.
+//!
+//! Task configs are stored once per distinct content: [`Op::SaveConfig`] introduces a config
+//! under its [`ConfigKey`] before any job or task refers to it, and jobs and tasks are written
+//! with the key in place of the config (snapshots carry their configs in `configs`). Records
+//! written before that (schema version 1) hold the config itself and are still read.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use aurora_core::api::Lock;
 use aurora_core::{
-    JobConfiguration, JobKey, MaintenanceMode, ResourceAggregate, ScheduledTask, TaskId,
+    ConfigKey, CronCollisionPolicy, Identity, JobConfiguration, JobKey, MaintenanceMode,
+    ResourceAggregate, ScheduleStatus, ScheduledTask, SharedTaskConfig, TaskConfig, TaskEvent,
+    TaskId,
 };
 use rusqlite::{Connection, OptionalExtension, params};
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+pub use aurora_core::HostAttributes;
 
 /// A machine an executor registered, as stored.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct HostRecord {
     /// The host name; it identifies the executor.
-    pub host: String,
+    pub host: Arc<str>,
     /// Attributes for constraints; always includes `host`.
-    pub attributes: BTreeMap<String, std::collections::BTreeSet<String>>,
+    pub attributes: HostAttributes,
     /// CPU cores offered.
     pub cpu: f64,
     /// Memory offered, in bytes.
@@ -37,13 +46,23 @@ pub struct HostRecord {
 
 /// One change to the scheduler's state. Applying the ops of the log in order to a snapshot
 /// rebuilds the state exactly.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+///
+/// Jobs and tasks are written with their config's key; the [`Op::SaveConfig`] that
+/// introduces a config comes first.
+#[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "op", rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum Op {
+    /// Introduce a task config under its content key, before the jobs and tasks using it.
+    SaveConfig {
+        /// The config (its key is [`SharedTaskConfig::key`]).
+        #[serde(serialize_with = "keyed_config")]
+        config: SharedTaskConfig,
+    },
     /// Store (or replace) a job's configuration.
     SaveJob {
         /// The job (shared: records are immutable).
+        #[serde(serialize_with = "job_by_key")]
         job: Arc<JobConfiguration>,
     },
     /// Forget a job's configuration.
@@ -54,6 +73,7 @@ pub enum Op {
     /// Store (or replace) tasks, keyed by id.
     SaveTasks {
         /// The tasks (shared: records are immutable).
+        #[serde(serialize_with = "tasks_by_key")]
         tasks: Vec<Arc<ScheduledTask>>,
     },
     /// Forget tasks.
@@ -103,7 +123,7 @@ pub enum Op {
 }
 
 /// The ops of one change, applied atomically, with their place in the stream.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Transaction {
     /// The position in the stream, starting at 1, strictly increasing.
     pub seq: u64,
@@ -112,8 +132,12 @@ pub struct Transaction {
 }
 
 /// The whole state at a point of the stream.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+///
+/// Written with each config once in `configs` and jobs and tasks naming theirs by key.
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct StateSnapshot {
+    /// Every distinct task config that a job or task uses.
+    pub configs: Vec<SharedTaskConfig>,
     /// Every job configuration.
     pub jobs: Vec<Arc<JobConfiguration>>,
     /// Every task, terminal ones included.
@@ -121,13 +145,10 @@ pub struct StateSnapshot {
     /// Every registered machine.
     pub hosts: Vec<HostRecord>,
     /// Production quota by role.
-    #[serde(default)]
     pub quotas: BTreeMap<String, ResourceAggregate>,
     /// Hosts not in service, with their mode.
-    #[serde(default)]
     pub maintenance: BTreeMap<String, MaintenanceMode>,
     /// Job locks held (absent in snapshots and backups older than locks).
-    #[serde(default)]
     pub locks: Vec<Lock>,
 }
 
@@ -197,7 +218,7 @@ pub enum StorageErrorKind {
     },
     /// The database was written by a newer scheduler.
     #[error(
-        "schema version {found} is not supported (this scheduler reads version {SCHEMA_VERSION})"
+        "schema version {found} is not supported (this scheduler reads versions 1 and 2; a newer scheduler wrote it, so run that version)"
     )]
     Schema {
         /// The version found.
@@ -205,7 +226,11 @@ pub enum StorageErrorKind {
     },
 }
 
-const SCHEMA_VERSION: &str = "1";
+/// Version 2 stores each task config once (jobs and tasks name it by key); version 1 records
+/// (configs inline) are still read, and a version 1 database is marked 2 when opened.
+const SCHEMA_VERSION: &str = "2";
+/// Versions this scheduler reads.
+const READABLE_SCHEMA_VERSIONS: [&str; 2] = ["1", "2"];
 
 /// The embedded default backend: one SQLite file in WAL mode with `synchronous=FULL`.
 ///
@@ -265,8 +290,16 @@ impl SqliteStorage {
                 |r| r.get(0),
             )
             .map_err(|e| err(e.into()))?;
-        if version != SCHEMA_VERSION {
+        if !READABLE_SCHEMA_VERSIONS.contains(&version.as_str()) {
             return Err(err(StorageErrorKind::Schema { found: version }));
+        }
+        if version != SCHEMA_VERSION {
+            // Older records stay readable; what is written from now on needs this version.
+            log.execute(
+                "UPDATE meta SET value = ?1 WHERE key = 'schema_version'",
+                params![SCHEMA_VERSION],
+            )
+            .map_err(|e| err(e.into()))?;
         }
         let snapshots = Self::connect(&path).map_err(|e| err(e.into()))?;
         Ok(SqliteStorage {
@@ -326,6 +359,10 @@ impl Storage for SqliteStorage {
             None => None,
         };
         let after = snapshot.as_ref().map_or(0, |s| s.seq);
+        let mut table = ConfigTable::default();
+        if let Some(s) = &snapshot {
+            table.seed(&s.state);
+        }
         let mut stmt = conn
             .prepare("SELECT seq, ops FROM log WHERE seq > ?1 ORDER BY seq")
             .map_err(|e| self.err(e))?;
@@ -337,10 +374,10 @@ impl Storage for SqliteStorage {
         let mut log = Vec::new();
         for row in rows {
             let (seq, text) = row.map_err(|e| self.err(e))?;
-            let ops = serde_json::from_str(&text).map_err(|e| {
+            let ops = decode_ops(&text, &mut table).map_err(|reason| {
                 self.err(StorageErrorKind::Corrupt {
                     what: format!("log entry {seq}"),
-                    reason: e.to_string(),
+                    reason,
                 })
             })?;
             log.push(Transaction {
@@ -359,7 +396,7 @@ impl Storage for SqliteStorage {
                 .prepare_cached("INSERT INTO log (seq, ops) VALUES (?1, ?2)")
                 .map_err(|e| self.err(e))?;
             for t in txs {
-                let text = serde_json::to_string(&t.ops).map_err(|e| {
+                let text = encode_ops(&t.ops).map_err(|e| {
                     self.err(StorageErrorKind::Corrupt {
                         what: format!("log entry {}", t.seq),
                         reason: e.to_string(),
@@ -396,6 +433,387 @@ impl Storage for SqliteStorage {
     fn location(&self) -> String {
         self.path.display().to_string()
     }
+}
+
+// ---- the stored form: configs once, jobs and tasks by key ----
+
+fn is_none<T>(o: &&Option<T>) -> bool {
+    o.is_none()
+}
+
+#[derive(Serialize)]
+struct KeyedOut<'a> {
+    key: &'a ConfigKey,
+    config: &'a TaskConfig,
+}
+
+#[derive(Deserialize)]
+struct KeyedIn {
+    key: ConfigKey,
+    config: TaskConfig,
+}
+
+fn keyed_config<S: Serializer>(config: &SharedTaskConfig, s: S) -> Result<S::Ok, S::Error> {
+    KeyedOut {
+        key: config.key(),
+        config,
+    }
+    .serialize(s)
+}
+
+/// A job as stored: the config by key.
+#[derive(Serialize)]
+struct JobOut<'a> {
+    key: &'a JobKey,
+    owner: &'a Identity,
+    #[serde(skip_serializing_if = "is_none")]
+    cron_schedule: &'a Option<String>,
+    cron_collision_policy: CronCollisionPolicy,
+    task_config: &'a ConfigKey,
+    instance_count: u32,
+}
+
+impl<'a> JobOut<'a> {
+    fn of(job: &'a JobConfiguration) -> JobOut<'a> {
+        JobOut {
+            key: &job.key,
+            owner: &job.owner,
+            cron_schedule: &job.cron_schedule,
+            cron_collision_policy: job.cron_collision_policy,
+            task_config: job.task_config.key(),
+            instance_count: job.instance_count,
+        }
+    }
+}
+
+fn job_by_key<S: Serializer>(job: &Arc<JobConfiguration>, s: S) -> Result<S::Ok, S::Error> {
+    JobOut::of(job).serialize(s)
+}
+
+/// A config as a record names it: by key, or (before schema version 2) in full.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum ConfigRef {
+    Key(ConfigKey),
+    Inline(Box<TaskConfig>),
+}
+
+#[derive(Deserialize)]
+struct JobIn {
+    key: JobKey,
+    owner: Identity,
+    #[serde(default)]
+    cron_schedule: Option<String>,
+    #[serde(default)]
+    cron_collision_policy: CronCollisionPolicy,
+    task_config: ConfigRef,
+    instance_count: u32,
+}
+
+/// A task as stored: the config by key.
+#[derive(Serialize)]
+struct TaskOut<'a> {
+    assigned_task: AssignedOut<'a>,
+    status: ScheduleStatus,
+    failure_count: u32,
+    #[serde(skip_serializing_if = "is_none")]
+    ancestor_id: &'a Option<TaskId>,
+    task_events: &'a [TaskEvent],
+}
+
+#[derive(Serialize)]
+struct AssignedOut<'a> {
+    task_id: &'a TaskId,
+    #[serde(skip_serializing_if = "is_none")]
+    slave_host: &'a Option<String>,
+    instance_id: u32,
+    task: &'a ConfigKey,
+    assigned_ports: &'a BTreeMap<String, u16>,
+}
+
+impl<'a> TaskOut<'a> {
+    fn of(t: &'a ScheduledTask) -> TaskOut<'a> {
+        let a = &t.assigned_task;
+        TaskOut {
+            assigned_task: AssignedOut {
+                task_id: &a.task_id,
+                slave_host: &a.slave_host,
+                instance_id: a.instance_id,
+                task: a.task.key(),
+                assigned_ports: &a.assigned_ports,
+            },
+            status: t.status,
+            failure_count: t.failure_count,
+            ancestor_id: &t.ancestor_id,
+            task_events: &t.task_events,
+        }
+    }
+}
+
+fn tasks_by_key<S: Serializer>(tasks: &[Arc<ScheduledTask>], s: S) -> Result<S::Ok, S::Error> {
+    s.collect_seq(tasks.iter().map(|t| TaskOut::of(t)))
+}
+
+#[derive(Deserialize)]
+struct TaskIn {
+    assigned_task: AssignedIn,
+    status: ScheduleStatus,
+    failure_count: u32,
+    #[serde(default)]
+    ancestor_id: Option<TaskId>,
+    #[serde(default)]
+    task_events: Vec<TaskEvent>,
+}
+
+#[derive(Deserialize)]
+struct AssignedIn {
+    task_id: TaskId,
+    #[serde(default)]
+    slave_host: Option<String>,
+    instance_id: u32,
+    task: ConfigRef,
+    #[serde(default)]
+    assigned_ports: BTreeMap<String, u16>,
+}
+
+#[derive(Serialize)]
+struct SnapshotOut<'a> {
+    configs: Vec<KeyedOut<'a>>,
+    jobs: Vec<JobOut<'a>>,
+    tasks: Vec<TaskOut<'a>>,
+    hosts: &'a [HostRecord],
+    quotas: &'a BTreeMap<String, ResourceAggregate>,
+    maintenance: &'a BTreeMap<String, MaintenanceMode>,
+    locks: &'a [Lock],
+}
+
+#[derive(Deserialize)]
+struct SnapshotIn {
+    /// Absent before schema version 2, whose jobs and tasks hold their configs.
+    #[serde(default)]
+    configs: Vec<KeyedIn>,
+    jobs: Vec<JobIn>,
+    tasks: Vec<TaskIn>,
+    hosts: Vec<HostRecord>,
+    #[serde(default)]
+    quotas: BTreeMap<String, ResourceAggregate>,
+    #[serde(default)]
+    maintenance: BTreeMap<String, MaintenanceMode>,
+    /// Absent in snapshots and backups older than locks.
+    #[serde(default)]
+    locks: Vec<Lock>,
+}
+
+impl Serialize for StateSnapshot {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        SnapshotOut {
+            configs: self
+                .configs
+                .iter()
+                .map(|c| KeyedOut {
+                    key: c.key(),
+                    config: c,
+                })
+                .collect(),
+            jobs: self.jobs.iter().map(|j| JobOut::of(j)).collect(),
+            tasks: self.tasks.iter().map(|t| TaskOut::of(t)).collect(),
+            hosts: &self.hosts,
+            quotas: &self.quotas,
+            maintenance: &self.maintenance,
+            locks: &self.locks,
+        }
+        .serialize(s)
+    }
+}
+
+impl<'de> Deserialize<'de> for StateSnapshot {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<StateSnapshot, D::Error> {
+        let stored = SnapshotIn::deserialize(d)?;
+        stored
+            .resolve(&mut ConfigTable::default())
+            .map_err(serde::de::Error::custom)
+    }
+}
+
+/// The configs met so far while records are read back in order, by the key they were stored
+/// under; inline configs of old records are added under their content key, so that equal
+/// ones are shared.
+#[derive(Default)]
+struct ConfigTable(HashMap<ConfigKey, SharedTaskConfig>);
+
+impl ConfigTable {
+    fn introduce(&mut self, stored: KeyedIn) -> SharedTaskConfig {
+        let config = SharedTaskConfig::with_key(stored.config, stored.key.clone());
+        self.0.insert(stored.key, config.clone());
+        config
+    }
+
+    fn seed(&mut self, snapshot: &StateSnapshot) {
+        let used = snapshot.jobs.iter().map(|j| &j.task_config);
+        let used = used.chain(snapshot.tasks.iter().map(|t| &t.assigned_task.task));
+        for c in snapshot.configs.iter().chain(used) {
+            self.0.entry(c.key().clone()).or_insert_with(|| c.clone());
+        }
+    }
+
+    fn resolve(
+        &mut self,
+        r: ConfigRef,
+        whose: &dyn Fn() -> String,
+    ) -> Result<SharedTaskConfig, String> {
+        match r {
+            ConfigRef::Key(key) => self.0.get(&key).cloned().ok_or_else(|| {
+                format!(
+                    "{} refers to task config {key}, which no earlier record introduces",
+                    whose()
+                )
+            }),
+            ConfigRef::Inline(config) => {
+                let config = SharedTaskConfig::from(*config);
+                Ok(self.0.entry(config.key().clone()).or_insert(config).clone())
+            }
+        }
+    }
+
+    fn job(&mut self, j: JobIn) -> Result<Arc<JobConfiguration>, String> {
+        let task_config = self.resolve(j.task_config, &|| format!("job {}", j.key))?;
+        Ok(Arc::new(JobConfiguration {
+            key: j.key,
+            owner: j.owner,
+            cron_schedule: j.cron_schedule,
+            cron_collision_policy: j.cron_collision_policy,
+            task_config,
+            instance_count: j.instance_count,
+        }))
+    }
+
+    fn task(&mut self, t: TaskIn) -> Result<Arc<ScheduledTask>, String> {
+        let a = t.assigned_task;
+        let task = self.resolve(a.task, &|| format!("task {}", a.task_id))?;
+        Ok(Arc::new(ScheduledTask {
+            assigned_task: aurora_core::AssignedTask {
+                task_id: a.task_id,
+                slave_host: a.slave_host,
+                instance_id: a.instance_id,
+                task,
+                assigned_ports: a.assigned_ports,
+            },
+            status: t.status,
+            failure_count: t.failure_count,
+            ancestor_id: t.ancestor_id,
+            task_events: t.task_events,
+        }))
+    }
+
+    fn op(&mut self, op: OpIn) -> Result<Op, String> {
+        Ok(match op {
+            OpIn::SaveConfig { config } => Op::SaveConfig {
+                config: self.introduce(config),
+            },
+            OpIn::SaveJob { job } => Op::SaveJob {
+                job: self.job(job)?,
+            },
+            OpIn::RemoveJob { key } => Op::RemoveJob { key },
+            OpIn::SaveTasks { tasks } => Op::SaveTasks {
+                tasks: tasks
+                    .into_iter()
+                    .map(|t| self.task(t))
+                    .collect::<Result<_, _>>()?,
+            },
+            OpIn::RemoveTasks { ids } => Op::RemoveTasks { ids },
+            OpIn::SaveHost { host } => Op::SaveHost { host },
+            OpIn::RemoveHost { host } => Op::RemoveHost { host },
+            OpIn::SaveQuota { role, quota } => Op::SaveQuota { role, quota },
+            OpIn::SaveMaintenance { host, mode } => Op::SaveMaintenance { host, mode },
+            OpIn::SaveLock { lock } => Op::SaveLock { lock },
+            OpIn::RemoveLock { key } => Op::RemoveLock { key },
+            OpIn::Restore { state } => Op::Restore {
+                state: Box::new(state.resolve(self)?),
+            },
+        })
+    }
+}
+
+impl SnapshotIn {
+    fn resolve(self, table: &mut ConfigTable) -> Result<StateSnapshot, String> {
+        let configs = self
+            .configs
+            .into_iter()
+            .map(|c| table.introduce(c))
+            .collect();
+        Ok(StateSnapshot {
+            configs,
+            jobs: self
+                .jobs
+                .into_iter()
+                .map(|j| table.job(j))
+                .collect::<Result<_, _>>()?,
+            tasks: self
+                .tasks
+                .into_iter()
+                .map(|t| table.task(t))
+                .collect::<Result<_, _>>()?,
+            hosts: self.hosts,
+            quotas: self.quotas,
+            maintenance: self.maintenance,
+            locks: self.locks,
+        })
+    }
+}
+
+/// [`Op`] as read back: jobs and tasks name their config by key (or, in old records, hold it).
+#[derive(Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case")]
+enum OpIn {
+    SaveConfig {
+        config: KeyedIn,
+    },
+    SaveJob {
+        job: JobIn,
+    },
+    RemoveJob {
+        key: JobKey,
+    },
+    SaveTasks {
+        tasks: Vec<TaskIn>,
+    },
+    RemoveTasks {
+        ids: Vec<TaskId>,
+    },
+    SaveHost {
+        host: HostRecord,
+    },
+    RemoveHost {
+        host: String,
+    },
+    SaveQuota {
+        role: String,
+        quota: ResourceAggregate,
+    },
+    SaveMaintenance {
+        host: String,
+        mode: MaintenanceMode,
+    },
+    SaveLock {
+        lock: Lock,
+    },
+    RemoveLock {
+        key: JobKey,
+    },
+    Restore {
+        state: Box<SnapshotIn>,
+    },
+}
+
+/// Reads the ops of one log entry, resolving config keys with (and adding to) `table`.
+fn decode_ops(text: &str, table: &mut ConfigTable) -> Result<Vec<Op>, String> {
+    let ops: Vec<OpIn> = serde_json::from_str(text).map_err(|e| e.to_string())?;
+    ops.into_iter().map(|op| table.op(op)).collect()
+}
+
+/// Writes the ops of one log entry.
+fn encode_ops(ops: &[Op]) -> Result<String, serde_json::Error> {
+    serde_json::to_string(ops)
 }
 
 /// A backend in memory, for tests: durable as long as the value lives.
@@ -438,8 +856,8 @@ mod tests {
     fn host_op(name: &str) -> Op {
         Op::SaveHost {
             host: HostRecord {
-                host: name.to_owned(),
-                attributes: BTreeMap::new(),
+                host: name.into(),
+                attributes: HostAttributes::default(),
                 cpu: 1.0,
                 ram_bytes: 1,
                 disk_bytes: 1,
@@ -507,5 +925,128 @@ mod tests {
             .unwrap();
         let e = s.recover().unwrap_err().to_string();
         assert!(e.contains("log entry 2 is unreadable"), "{e}");
+    }
+
+    fn config() -> TaskConfig {
+        serde_json::from_value(serde_json::json!({
+            "job": {"cluster": "c", "role": "www", "environment": "prod", "name": "web"}, "owner": {"role": "www", "user": "u"}, "is_service": true,
+            "max_task_failures": 1, "priority": 0, "production": false,
+            "resources": {"cpu": 1.0, "ram_bytes": 1, "disk_bytes": 1},
+            "executor_config": {"name": "AuroraExecutor", "data": "{\"old\": true}"}
+        }))
+        .unwrap()
+    }
+
+    /// The job and its two tasks as schema version 1 wrote them: each with the whole config.
+    fn version_1_records() -> (serde_json::Value, Vec<serde_json::Value>) {
+        let job = serde_json::json!({
+            "key": {"cluster": "c", "role": "www", "environment": "prod", "name": "web"}, "owner": {"role": "www", "user": "u"},
+            "task_config": config(), "instance_count": 2
+        });
+        let tasks = (0..2)
+            .map(|i| {
+                serde_json::json!({
+                    "assigned_task": {"task_id": format!("t{i}"), "instance_id": i,
+                                      "task": config()},
+                    "status": "PENDING", "failure_count": 0
+                })
+            })
+            .collect();
+        (job, tasks)
+    }
+
+    #[test]
+    fn version_1_logs_and_snapshots_are_read_and_their_configs_shared() {
+        let dir = tempfile::tempdir().unwrap();
+        let (job, tasks) = version_1_records();
+        {
+            let s = SqliteStorage::open(dir.path()).unwrap();
+            let conn = lock(&s.log);
+            conn.execute(
+                "UPDATE meta SET value = '1' WHERE key = 'schema_version'",
+                [],
+            )
+            .unwrap();
+            let ops = serde_json::json!([
+                {"op": "save_job", "job": job},
+                {"op": "save_tasks", "tasks": tasks},
+            ]);
+            conn.execute(
+                "INSERT INTO log (seq, ops) VALUES (1, ?1)",
+                params![ops.to_string()],
+            )
+            .unwrap();
+        }
+        let s = SqliteStorage::open(dir.path()).unwrap();
+        let version: String = lock(&s.log)
+            .query_row(
+                "SELECT value FROM meta WHERE key = 'schema_version'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(version, SCHEMA_VERSION);
+        let r = s.recover().unwrap();
+        let Op::SaveJob { job: saved } = &r.log[0].ops[0] else {
+            panic!("{:?}", r.log[0].ops[0]);
+        };
+        let Op::SaveTasks { tasks: saved_tasks } = &r.log[0].ops[1] else {
+            panic!("{:?}", r.log[0].ops[1]);
+        };
+        for t in saved_tasks {
+            assert!(SharedTaskConfig::ptr_eq(
+                &t.assigned_task.task,
+                &saved.task_config
+            ));
+        }
+        assert_eq!(*saved.task_config, config());
+
+        let snapshot = serde_json::json!({"jobs": [job], "tasks": tasks, "hosts": []});
+        let state: StateSnapshot = serde_json::from_value(snapshot).unwrap();
+        assert!(state.configs.is_empty());
+        assert_eq!(state.tasks.len(), 2);
+        assert!(SharedTaskConfig::ptr_eq(
+            &state.tasks[0].assigned_task.task,
+            &state.jobs[0].task_config
+        ));
+    }
+
+    #[test]
+    fn a_task_naming_a_config_never_introduced_is_a_clear_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = SqliteStorage::open(dir.path()).unwrap();
+        let ops = serde_json::json!([{"op": "save_tasks", "tasks": [{
+            "assigned_task": {"task_id": "t0", "instance_id": 0, "task": "abc123"},
+            "status": "PENDING", "failure_count": 0
+        }]}]);
+        lock(&s.log)
+            .execute(
+                "INSERT INTO log (seq, ops) VALUES (1, ?1)",
+                params![ops.to_string()],
+            )
+            .unwrap();
+        let e = s.recover().unwrap_err().to_string();
+        assert!(e.contains("log entry 1 is unreadable"), "{e}");
+        assert!(
+            e.contains("task t0 refers to task config abc123, which no earlier record introduces"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn a_database_of_a_newer_scheduler_is_refused_plainly() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let s = SqliteStorage::open(dir.path()).unwrap();
+            lock(&s.log)
+                .execute(
+                    "UPDATE meta SET value = '3' WHERE key = 'schema_version'",
+                    [],
+                )
+                .unwrap();
+        }
+        let e = SqliteStorage::open(dir.path()).unwrap_err().to_string();
+        assert!(e.contains("schema version 3 is not supported"), "{e}");
+        assert!(e.contains("reads versions 1 and 2"), "{e}");
     }
 }

@@ -254,7 +254,8 @@ pub fn assigned_task(
                 name: "AuroraExecutor".into(),
                 data: job.to_string(),
             },
-        },
+        }
+        .into(),
         assigned_ports: BTreeMap::new(),
     }
 }

@@ -173,7 +173,7 @@ fn job(name: &str, instances: u32, edit: impl FnOnce(&mut TaskConfig)) -> JobCon
         owner,
         cron_schedule: None,
         cron_collision_policy: Default::default(),
-        task_config: task,
+        task_config: task.into(),
         instance_count: instances,
     }
 }
@@ -787,7 +787,8 @@ fn instances_can_run_different_configs_and_restart() {
     let mut canary = job("web", 1, |t| {
         t.executor_config.data = "{\"canary\": true}".into()
     })
-    .task_config;
+    .task_config
+    .to_config();
     canary.job = ids_job(&h, &ids[0]);
     let req = AddInstancesRequest {
         task_config: canary.clone(),
@@ -1036,7 +1037,7 @@ fn a_lock_is_exclusive_and_guards_kill_restart_and_add_instances() {
         "cannot restart job",
     );
     let add = AddInstancesRequest {
-        task_config: job("web", 1, |_| {}).task_config,
+        task_config: job("web", 1, |_| {}).task_config.to_config(),
         instances: BTreeSet::from([1]),
         lock_token: None,
     };
