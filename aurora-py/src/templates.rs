@@ -171,10 +171,6 @@ pub fn resolve<'py>(
 #[pyclass(name = "RefPattern", frozen, module = "aurora._native")]
 pub struct PyRefPattern(RefPattern<Arc<Py<PyAny>>>);
 
-fn matches_step(regex: &Arc<Py<PyAny>>, text: &str) -> PyResult<bool> {
-    Python::attach(|py| regex.bind(py).call_method1("match", (text,))?.is_truthy())
-}
-
 #[pymethods]
 impl PyRefPattern {
     /// The empty pattern: every reference follows it.
@@ -200,7 +196,10 @@ impl PyRefPattern {
         let mut out = Vec::new();
         for address in addresses {
             let r = Ref::parse(&address).map_err(|e| e.into_py_err(py))?;
-            if let Some(values) = self.0.prefix_of(&r, matches_step)? {
+            let matches = |regex: &Arc<Py<PyAny>>, text: &str| {
+                regex.bind(py).call_method1("match", (text,))?.is_truthy()
+            };
+            if let Some(values) = self.0.prefix_of(&r, matches)? {
                 out.push(values.iter().map(|v| v.to_string()).collect());
             }
         }
