@@ -1,19 +1,40 @@
-//! Builds, binds, interpolates and dumps a Job with a Task of 10 Processes and 5 bound
-//! variables, and checks it; then runs the same work on pystachio 0.8.10
-//! (`pystachio_bench.py`, interpreter from `PYSTACHIO_PYTHON`, default `python3`) and prints
-//! `BENCH pystachio_dump_ratio <x> ratio` and `BENCH pystachio_check_ratio <x> ratio`
-//! (their time over ours) with the times per job.
+//! Pystachio engine against pystachio 0.8.10 on one job: a `MesosJob` whose `Task` has 10
+//! `Process`es, with templates over 5 bound variables, its own fields and `{{thermos.ports[..]}}`.
+//!
+//! Timed, per job, on each side (best mean over ~50 ms batches during 2 s, as alike as the two
+//! languages allow):
+//! - dump: build the job, bind it, interpolate and dump it as JSON (`build().json_dumps()`);
+//! - check: type-check the job (`check()`, which interpolates every field).
+//!
+//! Each in two states:
+//! - warm: what a long-lived process sees. Every iteration builds fresh values for dump, but
+//!   check reuses one already checked value, and the engine's template cache (and pystachio's
+//!   own `lru_cache`s on references) stay filled across iterations.
+//! - cold: what a process loading one config sees. Every iteration clears those caches and
+//!   builds a fresh job; cold check is build + check. Only the schema's types (pystachio's
+//!   classes) and their default values are built once, on both sides.
+//!
+//! The anchor runs in the same process run: pystachio 0.8.10 on the same job
+//! (`pystachio_bench.py` beside this file, the Python from `PYSTACHIO_PYTHON`, default
+//! `python3`), with the schema classes generated from this crate's schema
+//! ([`aurora_config::schema::pystachio_source`]). Prints the times per job and
+//! `BENCH pystachio_{dump,check}_ratio_{warm,cold} <their time / ours> ratio`.
+//!
+//! Differential: before timing, both sides dump the bound job, its interpolation, its unbound
+//! references and its check result; any difference fails the bench (exit status 1).
 //!
 //! Diagnostics: `BENCH_BREAKDOWN=1` also prints build / interpolate / dump-of-interpolated
-//! times; `BENCH_PROFILE_DUMP`, `BENCH_PROFILE_WRITE` or `BENCH_PROFILE_INTERPOLATE` just loop
-//! that one operation (for `perf record`).
+//! times and that of `evaluate_job` (what `aurora` does to each job it loads);
+//! `BENCH_PROFILE_COLD`, `BENCH_PROFILE_EVALUATE`, `BENCH_PROFILE_DUMP`, `BENCH_PROFILE_WRITE` or
+//! `BENCH_PROFILE_INTERPOLATE` just loop that one operation (for `perf record`).
 
 use std::hint::black_box;
-use std::process::Command;
+use std::process::{Command, ExitCode};
 use std::time::{Duration, Instant};
 
-use aurora_config::pystachio::{Raw, Value};
-use aurora_config::schema::{GB, schema};
+use aurora_config::pystachio::{Raw, Value, clear_template_cache};
+use aurora_config::schema::{GB, pystachio_source, schema};
+use serde_json::{Value as Json, json};
 
 fn build() -> Value {
     let sc = schema();
@@ -91,47 +112,151 @@ fn per_job_ms(mut f: impl FnMut()) -> f64 {
     best
 }
 
-fn main() {
+/// What both sides must agree on, in the shape `pystachio_bench.py` prints it.
+fn facts(job: &Value) -> Json {
+    let (interpolated, unbound) = job.interpolate().expect("interpolates");
+    let mut unbound: Vec<String> = unbound.iter().map(|r| r.address()).collect();
+    unbound.sort();
+    let check = job.check().expect("check runs");
+    json!({
+        "json": serde_json::from_str::<Json>(&job.json_dumps().expect("dumps")).expect("json"),
+        "interpolated": serde_json::from_str::<Json>(
+            &interpolated.json_dumps().expect("dumps")
+        ).expect("json"),
+        "unbound": unbound,
+        "check_ok": check.ok(),
+        "check_message": check.message(),
+    })
+}
+
+/// Runs the pystachio side; `Err` says why it could not.
+fn run_python(schema_dir: &std::path::Path) -> Result<Json, String> {
+    let python = std::env::var("PYSTACHIO_PYTHON").unwrap_or_else(|_| "python3".into());
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/benches/pystachio_bench.py");
+    let hint = "set PYSTACHIO_PYTHON to a Python with pystachio 0.8.10 \
+                (python3 -m venv ENV && ENV/bin/pip install pystachio==0.8.10)";
+    let out = Command::new(&python)
+        .arg(script)
+        .arg(schema_dir)
+        .output()
+        .map_err(|e| format!("cannot run {python}: {e}; {hint}"))?;
+    if !out.status.success() {
+        return Err(format!(
+            "the pystachio side failed ({python} {script}); {hint}:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        ));
+    }
+    serde_json::from_slice(&out.stdout).map_err(|e| {
+        format!(
+            "the pystachio side printed no JSON line ({e}):\n{}",
+            String::from_utf8_lossy(&out.stdout)
+        )
+    })
+}
+
+fn main() -> ExitCode {
     // `cargo bench` passes `--bench`; a filter argument other than ours skips the run.
     if std::env::args()
         .skip(1)
         .any(|a| !a.starts_with('-') && !"pystachio".contains(a.as_str()))
     {
-        return;
+        return ExitCode::SUCCESS;
     }
     let job = build();
-    if std::env::var_os("BENCH_PROFILE_DUMP").is_some() {
+    let profile = |name: &str| std::env::var_os(name).is_some();
+    if profile("BENCH_PROFILE_COLD") {
+        for _ in 0..100_000 {
+            clear_template_cache();
+            black_box(build().check().expect("check runs"));
+            clear_template_cache();
+            black_box(build().json_dumps().expect("dumps"));
+        }
+        return ExitCode::SUCCESS;
+    }
+    if profile("BENCH_PROFILE_EVALUATE") {
+        for _ in 0..30_000 {
+            black_box(aurora_config::schema::evaluate_job(&job).expect("the job is valid"));
+        }
+        return ExitCode::SUCCESS;
+    }
+    if profile("BENCH_PROFILE_DUMP") {
         for _ in 0..100_000 {
             black_box(build().json_dumps().expect("dumps"));
         }
-        return;
+        return ExitCode::SUCCESS;
     }
-    if std::env::var_os("BENCH_PROFILE_WRITE").is_some() {
+    if profile("BENCH_PROFILE_WRITE") {
         for _ in 0..300_000 {
             black_box(job.json_dumps().expect("dumps"));
         }
-        return;
+        return ExitCode::SUCCESS;
     }
-    if std::env::var_os("BENCH_PROFILE_INTERPOLATE").is_some() {
+    if profile("BENCH_PROFILE_INTERPOLATE") {
         for _ in 0..200_000 {
             black_box(job.interpolate().expect("interpolates"));
         }
-        return;
+        return ExitCode::SUCCESS;
     }
-    assert!(
-        job.check().expect("check runs").ok(),
-        "the bench job type-checks"
-    );
-    let ours_json: serde_json::Value =
-        serde_json::from_str(&job.json_dumps().expect("dumps")).expect("json");
 
-    let dump_ms = per_job_ms(|| {
+    // The pystachio side first: its schema is generated from ours, and its answers must be
+    // ours before any figure means anything.
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let source = pystachio_source(schema()).expect("the schema renders as Python");
+    std::fs::write(dir.path().join("aurora_schema.py"), source).expect("write aurora_schema.py");
+    let theirs = match run_python(dir.path()) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let ours = facts(&job);
+    let mut differ = false;
+    for key in [
+        "json",
+        "interpolated",
+        "unbound",
+        "check_ok",
+        "check_message",
+    ] {
+        if ours[key] != theirs[key] {
+            differ = true;
+            eprintln!(
+                "the two sides differ on {key}:\n ours (Rust)        {}\n theirs (pystachio) {}",
+                ours[key], theirs[key]
+            );
+        }
+    }
+    if differ {
+        eprintln!(
+            "FAILED: the Rust engine and pystachio 0.8.10 disagree on the bench job; the \
+             figures would compare different work"
+        );
+        return ExitCode::FAILURE;
+    }
+    if ours["check_ok"] != json!(true) {
+        eprintln!(
+            "FAILED: the bench job does not type-check: {}",
+            ours["check_message"]
+        );
+        return ExitCode::FAILURE;
+    }
+
+    let dump_warm = per_job_ms(|| {
         black_box(build().json_dumps().expect("dumps"));
     });
-    let check_ms = per_job_ms(|| {
+    let check_warm = per_job_ms(|| {
         black_box(job.check().expect("check runs"));
     });
-    if std::env::var_os("BENCH_BREAKDOWN").is_some() {
+    let dump_cold = per_job_ms(|| {
+        clear_template_cache();
+        black_box(build().json_dumps().expect("dumps"));
+    });
+    let check_cold = per_job_ms(|| {
+        clear_template_cache();
+        black_box(build().check().expect("check runs"));
+    });
+    if profile("BENCH_BREAKDOWN") {
         let b = per_job_ms(|| {
             black_box(build());
         });
@@ -142,45 +267,30 @@ fn main() {
         let w = per_job_ms(|| {
             black_box(iv.json_dumps().expect("dumps"));
         });
-        println!("breakdown: build {b:.6} ms, interpolate {i:.6} ms, write {w:.6} ms");
-    }
-    println!("BENCH pystachio_rust_dump_ms {dump_ms:.6} ms");
-    println!("BENCH pystachio_rust_check_ms {check_ms:.6} ms");
-
-    let python = std::env::var("PYSTACHIO_PYTHON").unwrap_or_else(|_| "python3".into());
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/benches/pystachio_bench.py");
-    let out = match Command::new(&python).arg(script).output() {
-        Ok(o) if o.status.success() => o,
-        Ok(o) => {
-            eprintln!(
-                "pystachio side failed ({python} {script}); set PYSTACHIO_PYTHON to a Python with \
-                 pystachio 0.8.10:\n{}",
-                String::from_utf8_lossy(&o.stderr)
-            );
-            std::process::exit(1);
-        }
-        Err(e) => {
-            eprintln!(
-                "cannot run {python}: {e}; set PYSTACHIO_PYTHON to a Python with pystachio 0.8.10"
-            );
-            std::process::exit(1);
-        }
-    };
-    let theirs: serde_json::Value =
-        serde_json::from_slice(&out.stdout).expect("the Python side prints one JSON line");
-    let py_dump = theirs["dump_ms"].as_f64().unwrap_or(f64::NAN);
-    let py_check = theirs["check_ms"].as_f64().unwrap_or(f64::NAN);
-    if theirs["json"] != ours_json {
-        eprintln!(
-            "warning: the two sides dumped different JSON:\n ours   {ours_json}\n theirs {}",
-            theirs["json"]
+        let e = per_job_ms(|| {
+            black_box(aurora_config::schema::evaluate_job(&job).expect("the job is valid"));
+        });
+        println!(
+            "breakdown: build {b:.6} ms, interpolate {i:.6} ms, write {w:.6} ms, \
+             evaluate_job {e:.6} ms"
         );
     }
-    println!("BENCH pystachio_python_dump_ms {py_dump:.4} ms");
-    println!("BENCH pystachio_python_check_ms {py_check:.4} ms");
-    println!("BENCH pystachio_dump_ratio {:.1} ratio", py_dump / dump_ms);
-    println!(
-        "BENCH pystachio_check_ratio {:.1} ratio",
-        py_check / check_ms
-    );
+    let py = |key: &str| theirs[key].as_f64().unwrap_or(f64::NAN);
+    let rows = [
+        ("dump", "warm", dump_warm, py("dump_warm_ms")),
+        ("check", "warm", check_warm, py("check_warm_ms")),
+        ("dump", "cold", dump_cold, py("dump_cold_ms")),
+        ("check", "cold", check_cold, py("check_cold_ms")),
+    ];
+    for (what, state, ours, theirs) in rows {
+        println!("BENCH pystachio_rust_{what}_ms_{state} {ours:.6} ms");
+        println!("BENCH pystachio_python_{what}_ms_{state} {theirs:.4} ms");
+    }
+    for (what, state, ours, theirs) in rows {
+        println!(
+            "BENCH pystachio_{what}_ratio_{state} {:.1} ratio",
+            theirs / ours
+        );
+    }
+    ExitCode::SUCCESS
 }

@@ -839,15 +839,49 @@ impl Value {
     /// `check()` of this value as a child evaluated in `parent` (see `interpolate_in`).
     fn check_in(&self, parent: &Chain) -> Result<TypeCheck, EvalError> {
         if let Node::Scalar(s) = &*self.node {
-            let plain = match &s.raw {
-                Raw::Str(text) => !self.template(s, text)?.has_tags,
-                _ => true,
-            };
-            if plain {
-                return self.check();
-            }
+            return self.check_scalar(s, Some(parent));
         }
         self.scoped(parent).check()
+    }
+
+    /// `check()` of a scalar evaluated in `parent`: what `self.scoped(parent).check()` answers,
+    /// without building the scoped copy or the interpolated value (a check keeps neither).
+    fn check_scalar(&self, s: &Scalar, parent: Option<&Chain>) -> Result<TypeCheck, EvalError> {
+        let checked = |raw: &Raw| -> Result<TypeCheck, EvalError> {
+            Ok(match coerce(&self.ty, raw)? {
+                None => checker(&self.ty, raw),
+                Some(c) => checker(&self.ty, &c),
+            })
+        };
+        let outcome = match &s.raw {
+            Raw::Str(text) => {
+                let tpl = self.template(s, text)?;
+                if tpl.has_tags {
+                    // The scoped copy's chain is this value's, then the parent's.
+                    let mut lookup = |r: &Ref| match lookup_render(&self.chain, r)? {
+                        Some(t) => Ok(Some(t)),
+                        None => parent.map_or(Ok(None), |p| lookup_render(p, r)),
+                    };
+                    mustache::resolve(text, tpl, &mut lookup).and_then(|res| {
+                        let raw = Raw::Str(Arc::from(res.text));
+                        if res.unbound.is_empty() {
+                            checked(&raw)
+                        } else {
+                            Ok(checker(&self.ty, &raw))
+                        }
+                    })
+                } else {
+                    checked(&s.raw)
+                }
+            }
+            other => checked(other),
+        };
+        match outcome {
+            Err(e) if e.is_caught_by_check() => {
+                Ok(TypeCheck::Failed(format!("Unable to interpolate: {e}")))
+            }
+            other => other,
+        }
     }
 
     fn template<'a>(&self, s: &'a Scalar, text: &Arc<str>) -> Result<&'a Template, InvalidRef> {
@@ -922,16 +956,7 @@ impl Value {
     /// `{{...}}` tag, an overflowing number) are raised, as in pystachio.
     pub fn check(&self) -> Result<TypeCheck, EvalError> {
         match &*self.node {
-            Node::Scalar(_) => match self.interpolate() {
-                Ok((si, _)) => Ok(match &*si.node {
-                    Node::Scalar(s) => checker(&self.ty, &s.raw),
-                    _ => TypeCheck::Ok,
-                }),
-                Err(e) if e.is_caught_by_check() => {
-                    Ok(TypeCheck::Failed(format!("Unable to interpolate: {e}")))
-                }
-                Err(e) => Err(e),
-            },
+            Node::Scalar(s) => self.check_scalar(s, None),
             Node::Struct(fields) => {
                 let scopes = self.struct_chain();
                 for (f, v) in self.ty.fields().zip(fields.iter()) {

@@ -260,12 +260,14 @@ impl Problems {
     }
 }
 
-/// Reads an interpolated field as text/int/float/bool, or `None` when unset or not concrete.
+/// Reads a field of an interpolated struct as text/int/float/bool, or `None` when unset or
+/// not concrete. The struct must be interpolated already: its fields are read as stored, which
+/// is what each of them interpolates to (the job as Aurora reads it).
 struct Fields<'a>(&'a Value);
 
 impl Fields<'_> {
     fn get(&self, name: &str) -> Option<Value> {
-        self.0.field(name).ok().flatten()
+        self.0.raw_field(name).cloned()
     }
     fn text(&self, name: &str) -> Option<String> {
         self.get(name).and_then(|v| v.as_str().map(str::to_string))
@@ -320,8 +322,8 @@ pub fn evaluate_job(job: &Value) -> Result<EvaluatedJob, Vec<ConfigProblem>> {
     // and converts that interpolated job, which interpolates it once more: an escape `{{&x}}`
     // is the literal `{{x}}` after the first pass and a reference in the second, bound or not.
     let (job, _) = job.interpolate().map_err(eval)?;
-    let (_, unbound) = job.interpolate().map_err(eval)?;
-    let fields = Fields(&job);
+    let (read, unbound) = job.interpolate().map_err(eval)?;
+    let fields = Fields(&read);
 
     // Type check with the instance bound, as the client does, reporting every failure.
     let checked = job.bind_pairs([("mesos.instance", "0")]).map_err(|e| {
@@ -368,7 +370,8 @@ pub fn evaluate_job(job: &Value) -> Result<EvaluatedJob, Vec<ConfigProblem>> {
             message: e.to_string(),
         }]
     };
-    let raw_json = job.to_json().map_err(to_problem)?;
+    // `read` is `job` interpolated: its JSON is `job.to_json()`.
+    let raw_json = crate::pystachio::json::value_to_json(&read).map_err(to_problem)?;
     let payload = job
         .with_fields([("update_config", Raw::Empty), ("instances", Raw::Empty)])
         .map_err(|e| {
@@ -378,7 +381,11 @@ pub fn evaluate_job(job: &Value) -> Result<EvaluatedJob, Vec<ConfigProblem>> {
             }]
         })?;
     let executor_data = payload.json_dumps().map_err(to_problem)?;
-    let executor_json = payload.to_json().map_err(to_problem)?;
+    // The payload's JSON is its text parsed, unless the text holds what JSON cannot (NaN).
+    let executor_json = match serde_json::from_str(&executor_data) {
+        Ok(json) => json,
+        Err(_) => payload.to_json().map_err(to_problem)?,
+    };
     let key = ["cluster", "role", "environment", "name"]
         .iter()
         .map(|f| fields.text(f).unwrap_or_default())

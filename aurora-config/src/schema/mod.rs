@@ -9,6 +9,7 @@
 //! 0.6 rejects them; the corpus records those files as load errors.
 
 mod job;
+mod python;
 
 use std::sync::OnceLock;
 
@@ -16,6 +17,8 @@ pub use job::{
     Binding, ConfigProblem, EvaluatedJob, JobError, JobSelector, bind_all, evaluate_job,
     job_raw_json, load_job_json, parse_binding, select_job,
 };
+
+pub use python::{PythonSourceError, pystachio_source};
 
 use crate::pystachio::{BuildError, EvalError, FieldSpec, Raw, Type, Value};
 
@@ -56,6 +59,25 @@ pub struct Schema {
     pub job: Type,
     /// `Service`: a `Job` instance with `service=True`, called as a factory.
     pub service: Value,
+}
+
+impl Schema {
+    /// The struct types, each after the types its fields use.
+    pub fn struct_types(&self) -> [&Type; 11] {
+        [
+            &self.thermos_context,
+            &self.mesos_context,
+            &self.resources,
+            &self.constraint,
+            &self.process,
+            &self.task,
+            &self.update_config,
+            &self.health_check_config,
+            &self.announcer,
+            &self.mesos_task_instance,
+            &self.job,
+        ]
+    }
 }
 
 fn f(name: &str, ty: &Type) -> FieldSpec {

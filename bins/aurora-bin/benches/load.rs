@@ -1,10 +1,19 @@
-//! Benchmark: load, validate and convert a large `.aurora` file (hundreds of jobs built from
-//! templates, a struct profile and an include) with `aurora validate` (the embedded loader
-//! on the Rust engine) and with the real pystachio 0.8.10 plus an equivalent Python schema
-//! (`pystachio_load.py`, beside this file). Both are timed as whole processes, interpreter
-//! start included. Prints `BENCH aurora_load_ratio <their time / ours> ratio`.
+//! Loading a large `.aurora` file, our engine against pystachio 0.8.10.
 //!
-//! The Python with pystachio 0.8.10 comes from `$PYSTACHIO_PYTHON` (set by `scripts/test`).
+//! The file defines 400 jobs (100 per environment, 4 environments) built from templates, a
+//! struct profile and an include. Timed: the whole process, interpreter start included, best
+//! of 3 runs:
+//! - ours: `aurora validate FILE` (the embedded Python loader on the Rust engine: load,
+//!   bind, validate and convert every job);
+//! - the anchor, run beside it: the real pystachio 0.8.10 (`pystachio_load.py`, the Python
+//!   from `PYSTACHIO_PYTHON`, default `python3`) doing the same work, on schema classes
+//!   generated from this project's schema ([`aurora_config::schema::pystachio_source`]).
+//!
+//! Prints both times and `BENCH aurora_load_ratio <their time / ours> ratio`.
+//!
+//! Differential: both sides must print the same line per job (key and instance count), and for
+//! a sample of jobs `aurora inspect --write-json` must print the same interpolated job as
+//! pystachio; any difference fails the bench (exit status 1).
 
 use std::path::Path;
 use std::process::Command;
@@ -52,62 +61,136 @@ for env in ['prod', 'devel', 'test', 'staging1']:
 const COUNT: usize = 100;
 const RUNS: usize = 3;
 
-fn best_of(runs: usize, mut command: impl FnMut() -> Command) -> (Duration, String) {
+/// Runs a command `runs` times; the best wall time and the last output. `Err` says which
+/// command failed and how.
+fn best_of(
+    runs: usize,
+    mut command: impl FnMut() -> Command,
+) -> Result<(Duration, String), String> {
     let mut best = Duration::MAX;
     let mut stdout = String::new();
     for _ in 0..runs {
+        let mut c = command();
         let start = Instant::now();
-        let out = command().output().expect("run the benchmarked command");
+        let out = c.output().map_err(|e| format!("cannot run {c:?}: {e}"))?;
         let elapsed = start.elapsed();
-        assert!(
-            out.status.success(),
-            "benchmarked command failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        if !out.status.success() {
+            return Err(format!(
+                "{c:?} failed ({}):\n{}",
+                out.status,
+                String::from_utf8_lossy(&out.stderr)
+            ));
+        }
         best = best.min(elapsed);
         stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     }
-    (best, stdout)
+    Ok((best, stdout))
 }
 
-fn main() {
-    let dir = tempfile::tempdir().expect("temporary directory");
-    std::fs::write(dir.path().join("common.aurora"), COMMON).expect("write common.aurora");
-    let main = MAIN.replace("COUNT", &COUNT.to_string());
-    let config = dir.path().join("big.aurora");
-    std::fs::write(&config, main).expect("write big.aurora");
+/// Job keys whose interpolated JSON both sides must agree on: the first, a middle and the
+/// last job of each environment.
+fn sample_keys() -> Vec<String> {
+    let mut keys = Vec::new();
+    for env in ["prod", "devel", "test", "staging1"] {
+        for i in [0, COUNT / 2 + 1, COUNT - 1] {
+            keys.push(format!("local/team{}/{env}/svc{i}", i % 7));
+        }
+    }
+    keys
+}
 
-    let exe = std::env::current_exe().expect("bench path");
+fn run() -> Result<(), String> {
+    let dir = tempfile::tempdir().map_err(|e| format!("temporary directory: {e}"))?;
+    let write = |name: &str, text: &str| {
+        std::fs::write(dir.path().join(name), text).map_err(|e| format!("write {name}: {e}"))
+    };
+    write("common.aurora", COMMON)?;
+    write("big.aurora", &MAIN.replace("COUNT", &COUNT.to_string()))?;
+    let schema = aurora_config::schema::pystachio_source(aurora_config::schema::schema())
+        .map_err(|e| format!("render the schema as Python: {e}"))?;
+    write("aurora_schema.py", &schema)?;
+    let config = dir.path().join("big.aurora");
+    let schema = dir.path().join("aurora_schema.py");
+
+    let exe = std::env::current_exe().map_err(|e| format!("bench path: {e}"))?;
     let aurora = exe
         .parent()
         .and_then(Path::parent)
         .map(|d| d.join("aurora"))
         .filter(|p| p.is_file())
-        .expect("build the aurora binary first (cargo build -p aurora-bin --release)");
+        .ok_or("build the aurora binary first (cargo build -p aurora-bin --release)")?;
     let python = std::env::var("PYSTACHIO_PYTHON").unwrap_or_else(|_| "python3".to_owned());
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/pystachio_load.py");
+    let pystachio = |extra: &[String]| {
+        let mut c = Command::new(&python);
+        c.arg(&script).arg(&schema).arg(&config).args(extra);
+        c
+    };
+
+    // Both sides must answer alike before their times mean anything.
+    let keys = sample_keys();
+    let mut json_args = vec!["--json".to_owned()];
+    json_args.extend(keys.iter().cloned());
+    let (_, theirs) = best_of(1, || pystachio(&json_args))
+        .map_err(|e| format!("{e}\nset PYSTACHIO_PYTHON to a Python with pystachio 0.8.10"))?;
+    let theirs: serde_json::Value = serde_json::from_str(&theirs)
+        .map_err(|e| format!("the pystachio side printed no JSON ({e}): {theirs}"))?;
+    for key in &keys {
+        let (_, ours) = best_of(1, || {
+            let mut c = Command::new(&aurora);
+            c.args(["inspect", key.as_str()])
+                .arg(&config)
+                .arg("--write-json")
+                .env("USER", "bench");
+            c
+        })?;
+        let ours: serde_json::Value = serde_json::from_str(&ours)
+            .map_err(|e| format!("aurora inspect --write-json printed no JSON ({e}): {ours}"))?;
+        if ours != theirs[key.as_str()] {
+            return Err(format!(
+                "the two sides differ on job {key}:\n ours (aurora inspect) {ours}\n theirs \
+                 (pystachio)     {}",
+                theirs[key.as_str()]
+            ));
+        }
+    }
 
     let (ours, our_out) = best_of(RUNS, || {
         let mut c = Command::new(&aurora);
         c.arg("validate").arg(&config).env("USER", "bench");
         c
-    });
-    let (theirs, their_out) = best_of(RUNS, || {
-        let mut c = Command::new(&python);
-        c.arg(&script).arg(&config);
-        c
-    });
+    })?;
+    let (theirs, their_out) = best_of(RUNS, || pystachio(&[]))?;
     let jobs = 4 * COUNT;
-    assert_eq!(our_out.lines().count(), jobs, "aurora validate: {our_out}");
-    assert_eq!(their_out.lines().count(), jobs, "pystachio: {their_out}");
-    assert_eq!(our_out, their_out, "both sides must accept the same jobs");
+    if our_out.lines().count() != jobs || our_out != their_out {
+        return Err(format!(
+            "both sides must accept the same {jobs} jobs:\n--- aurora validate\n{our_out}\n\
+             --- pystachio\n{their_out}"
+        ));
+    }
     println!(
         "aurora validate: {:.1} ms, pystachio 0.8.10: {:.1} ms for {jobs} jobs (best of {RUNS})",
         ours.as_secs_f64() * 1e3,
+        theirs.as_secs_f64() * 1e3
+    );
+    println!("BENCH aurora_load_ms {:.1} ms", ours.as_secs_f64() * 1e3);
+    println!(
+        "BENCH pystachio_load_ms {:.1} ms",
         theirs.as_secs_f64() * 1e3
     );
     println!(
         "BENCH aurora_load_ratio {:.1} ratio",
         theirs.as_secs_f64() / ours.as_secs_f64()
     );
+    Ok(())
+}
+
+fn main() -> std::process::ExitCode {
+    match run() {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("FAILED: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
 }
