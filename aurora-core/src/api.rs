@@ -413,3 +413,18 @@ pub struct LocksResponse {
     /// The locks, sorted by job key.
     pub locks: Vec<Lock>,
 }
+
+/// A shared task config is the plain [`TaskConfig`] on the wire: the same schema, under the
+/// same name, so the API documents one `TaskConfig`.
+#[cfg(feature = "schema")]
+impl schemars::JsonSchema for crate::SharedTaskConfig {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        TaskConfig::schema_name()
+    }
+    fn schema_id() -> std::borrow::Cow<'static, str> {
+        TaskConfig::schema_id()
+    }
+    fn json_schema(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        TaskConfig::json_schema(generator)
+    }
+}

@@ -311,11 +311,6 @@ impl fmt::Display for ConfigKey {
 /// # }
 /// ```
 #[derive(Clone)]
-#[cfg_attr(
-    feature = "schema",
-    derive(schemars::JsonSchema),
-    schemars(with = "TaskConfig")
-)]
 pub struct SharedTaskConfig(Arc<Keyed>);
 
 #[derive(Clone)]

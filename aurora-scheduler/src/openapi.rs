@@ -560,6 +560,12 @@ mod tests {
             "doc comments become descriptions: {}",
             schemas["KillRequest"]
         );
+        // A job's shared task config is documented as the TaskConfig it is on the wire.
+        assert!(schemas.get("SharedTaskConfig").is_none());
+        assert_eq!(
+            schemas["JobConfiguration"]["properties"]["task_config"]["allOf"][0]["$ref"],
+            "#/components/schemas/TaskConfig"
+        );
         let job_key = schemas["JobKey"]["description"].as_str().unwrap();
         assert!(
             job_key.starts_with("A fully qualified job key") && !job_key.contains("```"),
