@@ -282,6 +282,33 @@ fn json_to_signature<'py>(py: Python<'py>, j: &serde_json::Value) -> PyResult<Bo
     })
 }
 
+/// A serialized signature in Python form as JSON: tuples and lists become arrays, dicts
+/// objects; strings, booleans, numbers and None stay what they are.
+fn signature_to_json(obj: &Bound<'_, PyAny>) -> PyResult<serde_json::Value> {
+    use serde_json::Value as Json;
+    if obj.is_none() {
+        return Ok(Json::Null);
+    }
+    if let Ok(s) = obj.cast::<PyString>() {
+        return Ok(Json::String(s.to_str()?.to_owned()));
+    }
+    if let Ok(d) = obj.cast::<PyDict>() {
+        let mut out = serde_json::Map::with_capacity(d.len());
+        for (k, v) in d.iter() {
+            out.insert(k.str()?.to_string(), signature_to_json(&v)?);
+        }
+        return Ok(Json::Object(out));
+    }
+    if obj.is_instance_of::<PyTuple>() || obj.is_instance_of::<PyList>() {
+        return obj
+            .try_iter()?
+            .map(|item| signature_to_json(&item?))
+            .collect::<PyResult<Vec<_>>>()
+            .map(Json::Array);
+    }
+    Ok(aurora_config::pystachio::json::raw_to_json(&to_raw(obj)?))
+}
+
 /// A pystachio type descriptor.
 #[pyclass(name = "Type", frozen, from_py_object, module = "aurora._native")]
 #[derive(Clone)]
@@ -378,6 +405,13 @@ impl PyTy {
         let json: serde_json::Value =
             serde_json::from_str(signature).map_err(|e| PyValueError::new_err(e.to_string()))?;
         Type::load(&json).map(PyTy).map_err(|e| build_err(py, e))
+    }
+    /// Loads a type from its serialized signature in Python form (`serialize_type()`).
+    #[staticmethod]
+    fn from_signature(py: Python<'_>, signature: &Bound<'_, PyAny>) -> PyResult<PyTy> {
+        Type::load(&signature_to_json(signature)?)
+            .map(PyTy)
+            .map_err(|e| build_err(py, e))
     }
     /// The type's name.
     #[getter]
@@ -881,6 +915,16 @@ fn signature_from_json<'py>(py: Python<'py>, text: &str) -> PyResult<Bound<'py, 
     json_to_signature(py, &json)
 }
 
+/// A serialized type read from JSON data (lists for tuples), in signature form:
+/// `TypeFactory.load_json`.
+#[pyfunction]
+fn signature_from_data<'py>(
+    py: Python<'py>,
+    data: &Bound<'py, PyAny>,
+) -> PyResult<Bound<'py, PyAny>> {
+    json_to_signature(py, &signature_to_json(data)?)
+}
+
 /// The Aurora schema's struct types by name.
 #[pyfunction]
 fn schema_types() -> Vec<(&'static str, PyTy)> {
@@ -1015,7 +1059,8 @@ pub mod _native {
     #[pymodule_export]
     use super::{
         binding_text, combine_tasks, concat_tasks, configure, evaluate_job, order, parse_ref,
-        schema_types, sequential_task, service, signature_from_json, simple_task,
+        schema_types, sequential_task, service, signature_from_data, signature_from_json,
+        simple_task,
     };
     #[pymodule_export]
     use crate::templates::{PyRefPattern, join, resolve, split};

@@ -3,7 +3,6 @@ injected, `include()` relative to the including file, then reads `jobs` and `hoo
 
 The `aurora` binary runs this same code in its embedded interpreter."""
 import sys
-import traceback
 
 from ..pystachio.config import Config
 from .. import _native
@@ -46,6 +45,7 @@ class LoadedConfig(object):
 
 def _locate(exc, files, default_file):
   """The innermost config file and line an exception comes from."""
+  import traceback  # only failures need it, and it is slow to import
   cause = exc
   while cause is not None:
     if isinstance(cause, SyntaxError) and cause.filename:

@@ -6,8 +6,6 @@ An ``Environment`` is a handle (``_env``) on an engine environment, and an ``Obj
 numbers), looking references up in them and everything values do happen in the engine
 (``aurora-config``'s ``pystachio`` module). The classes here give that pystachio's names,
 signatures and exceptions."""
-from pprint import pformat
-
 from .. import _native
 from .naming import Namable, Ref
 from .parsing import MustacheParser
@@ -49,6 +47,7 @@ class Environment(Namable):
     return _value_or_text(found)
 
   def __repr__(self):
+    from pprint import pformat  # only reprs need it, and it is slow to import
     return 'Environment(%s)' % pformat(self._table)
 
   # Environments never change, so a copy can be the environment itself.
@@ -101,8 +100,7 @@ def _classes_for_signature(signature, type_dict):
   """The class of a serialized built-in type: the engine reads the signature and lists the
   types inside it, and each gets a new class unless ``type_dict`` (signature to class) has
   one already. Every class made is added to ``type_dict``."""
-  import json
-  ntype = _native.Type.load(json.dumps(signature))
+  ntype = _native.Type.from_signature(signature)
   cls = None
   for part in ntype.nested():
     key = part.signature()

@@ -1,8 +1,6 @@
 """Structs: schema-based composite objects, as pystachio 0.8.10's ``composite`` module; a
 facade over the Rust engine, which holds the struct types and values."""
-import json
 from collections.abc import Mapping
-from inspect import isclass
 
 from .. import _native
 from .base import Environment, Object, _CLASSES, _class_for, _engine_factory, _find, _wrap
@@ -19,7 +17,7 @@ class TypeSignature(object):
   (Empty when it has none). A default that is not already of the type is converted."""
 
   def __init__(self, cls, required=False, default=Empty):
-    assert isclass(cls) and issubclass(cls, Object)
+    assert isinstance(cls, type) and issubclass(cls, Object)
     self._cls = cls
     self._required = required
     self._default = default if default is Empty or isinstance(default, cls) else cls(default)
@@ -74,7 +72,7 @@ class TypeSignature(object):
     A bare type (`phone = String`) is an optional field without a default."""
     if isinstance(sig, TypeSignature):
       return sig
-    if isclass(sig) and issubclass(sig, Object):
+    if isinstance(sig, type) and issubclass(sig, Object):
       return TypeSignature(sig)
     return None
 

@@ -2,7 +2,6 @@
 engine, where the elements live; these classes hand out Python handles on them, interpolated
 where the pystachio API reads values."""
 from collections.abc import Iterable, Mapping, Sequence
-from inspect import isclass
 
 from .base import Object, _engine_factory, _find, _wrap
 from .naming import Namable, frozendict
@@ -10,7 +9,7 @@ from .typing import Type, TypeCheck, TypeFactory, TypeMetaclass
 
 
 def _is_object_class(value):
-  return isclass(value) and issubclass(value, Object)
+  return isinstance(value, type) and issubclass(value, Object)
 
 
 def _list_class(element, ntype):

@@ -8,8 +8,6 @@ from what it returns (``base._classes_for_signature``). ``TypeFactory`` keeps py
 registry, so a factory class defining ``PROVIDES`` adds a kind of its own. Classes made this
 way use ``TypeMetaclass``, whose ``isinstance`` is structural, because every ``List(Integer)``
 call makes a fresh class and values must still be recognised across them."""
-import json
-
 from .. import _native
 
 
@@ -117,7 +115,7 @@ class TypeFactory(TypeFactoryClass):
   @staticmethod
   def load_json(json_list, into=None):
     """``load`` for a serialized type read from JSON (lists instead of tuples)."""
-    return TypeFactory.load(_native.signature_from_json(json.dumps(json_list)), into=into)
+    return TypeFactory.load(_native.signature_from_data(json_list), into=into)
 
   @staticmethod
   def load_file(filename, into=None):
@@ -172,8 +170,11 @@ class Type(object):
   def dump(cls, fp):
     """Writes ``serialize_type()`` as JSON."""
     native = cls.__dict__.get('_T')
-    fp.write(native.signature_text() if native is not None
-             else json.dumps(cls.serialize_type()))
+    if native is not None:
+      fp.write(native.signature_text())
+    else:
+      import json
+      json.dump(cls.serialize_type(), fp)
 
   def check(self):
     """Whether the value fits its type (a TypeCheck); concrete types define it."""
