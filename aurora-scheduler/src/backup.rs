@@ -45,7 +45,7 @@ pub(crate) fn write_backup(path: &Path, snapshot: &Snapshot) -> Result<(), Backu
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).map_err(|e| err(path, e))?;
     }
-    let text = serde_json::to_vec(snapshot).map_err(|e| err(path, e))?;
+    let text = crate::storage::json_exact(snapshot).map_err(|e| err(path, e))?;
     let tmp = path.with_extension("tmp");
     std::fs::write(&tmp, text).map_err(|e| err(path, e))?;
     let file = std::fs::File::open(&tmp).map_err(|e| err(path, e))?;
