@@ -27,7 +27,7 @@ pub use model::{
     ScheduledTask, SharedTaskConfig, TaskConfig, TaskConstraint, TaskEvent, TaskId,
 };
 pub use placement::{
-    Assignment, DEDICATED_ATTRIBUTE, DedicatedError, MaintenanceMode, PlacementConfig,
+    Assignment, ClusterView, DEDICATED_ATTRIBUTE, DedicatedError, MaintenanceMode, PlacementConfig,
     PlacementHost, PlacementInput, PlacementPlan, Unplaced, add_default_constraints, place,
     validate_dedicated,
 };

@@ -217,32 +217,37 @@ pub fn validate_dedicated(task: &TaskConfig) -> Result<(), DedicatedError> {
     Ok(())
 }
 
-/// A hash map with rustc's fast, non-cryptographic hasher, for the small keys of a round.
+/// A hash map with rustc's fast, non-cryptographic hasher, for the small keys of placement.
 pub(crate) type FastMap<K, V> = rustc_hash::FxHashMap<K, V>;
 
 /// Strings to small integers.
-#[derive(Debug, Default)]
-struct Interner<'a> {
-    ids: FastMap<&'a str, u32>,
+#[derive(Debug, Default, Clone)]
+struct Interner {
+    ids: FastMap<Box<str>, u32>,
 }
 
-impl<'a> Interner<'a> {
-    fn intern(&mut self, s: &'a str) -> u32 {
+impl Interner {
+    fn intern(&mut self, s: &str) -> u32 {
+        if let Some(&id) = self.ids.get(s) {
+            return id;
+        }
         let next = u32::try_from(self.ids.len()).unwrap_or(u32::MAX);
-        *self.ids.entry(s).or_insert(next)
+        self.ids.insert(s.into(), next);
+        next
     }
     fn get(&self, s: &str) -> Option<u32> {
         self.ids.get(s).copied()
     }
 }
 
-/// Free capacity of one host while a plan is being built.
-#[derive(Debug, Clone)]
+/// Free capacity of one host.
+#[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Free {
     pub(crate) cpu: f64,
     pub(crate) ram: i128,
     pub(crate) disk: i128,
-    used_ports: BTreeSet<u16>,
+    /// Ports in use, with how many tasks hold each (recovered state may hold one twice).
+    used_ports: BTreeMap<u16, u32>,
     pub(crate) free_ports: usize,
 }
 
@@ -294,112 +299,236 @@ pub(crate) struct Need<'a> {
     limits: Vec<LimitReq>,
 }
 
-/// The hosts of a round, interned, with their free capacity.
-#[derive(Debug)]
-pub(crate) struct Cluster<'a> {
-    pub(crate) hosts: &'a [PlacementHost],
-    pub(crate) index: FastMap<&'a str, usize>,
-    names: Interner<'a>,
-    values: Interner<'a>,
-    /// Per host, its `(name, value)` attribute pairs.
-    attrs: Vec<Vec<(u32, u32)>>,
-    dedicated_name: Option<u32>,
-    pub(crate) free: Vec<Free>,
-    pub(crate) config: PlacementConfig,
-    /// Jobs that `limit` counts are kept for.
-    pub(crate) jobs: FastMap<&'a JobKey, u32>,
-    pub(crate) counts: LimitCounts,
-    /// Hosts held for a preempting task.
-    reserved: Vec<bool>,
+/// A host of a [`ClusterView`], without its free capacity.
+#[derive(Debug, Clone)]
+struct Slot {
+    name: Box<str>,
+    ports: RangeInclusive<u16>,
+    accepts: bool,
+    /// Its `(name, value)` attribute pairs, interned.
+    attrs: Box<[(u32, u32)]>,
+}
+
+/// Hosts per block of the capacity summary that lets a search skip full hosts quickly.
+const BLOCK: usize = 64;
+
+/// The most free cpu and ram of any host of a block that accepts tasks.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct BlockMax {
+    cpu: f64,
+    ram: i128,
+}
+
+const EMPTY_BLOCK: BlockMax = BlockMax {
+    cpu: f64::NEG_INFINITY,
+    ram: i128::MIN,
+};
+
+/// The cluster as placement sees it: hosts (interned attributes, maintenance), their free
+/// capacity and the `limit` counts of the tasks holding resources on them.
+///
+/// A scheduler keeps one up to date between rounds ([`ClusterView::charge`] and
+/// [`ClusterView::release`] as tasks take and give back resources), so that a round costs
+/// what its pending tasks need rather than a rebuild of the whole cluster; [`place`] builds one
+/// from a [`PlacementInput`]. [`ClusterView::place`] reads it and returns a plan; it never
+/// changes it.
+///
+/// ```
+/// use std::collections::{BTreeMap, BTreeSet};
+/// use aurora_core::{ClusterView, MaintenanceMode, PlacementConfig, PlacementHost};
+/// let mut view = ClusterView::new(PlacementConfig::default());
+/// view.add_host(&PlacementHost {
+///     host: "h1".into(),
+///     attributes: BTreeMap::from([("host".into(), BTreeSet::from(["h1".into()]))]).into(),
+///     cpu: 8.0, ram_bytes: 16 << 30, disk_bytes: 64 << 30, ports: 31000..=31999,
+///     maintenance: MaintenanceMode::None,
+/// });
+/// let plan = view.place(&[], &BTreeMap::new());
+/// assert!(plan.assignments.is_empty());
+/// assert_eq!(view.hosts(), 1);
+/// ```
+#[derive(Debug, Clone)]
+pub struct ClusterView {
+    config: PlacementConfig,
+    slots: Vec<Slot>,
+    index: FastMap<Box<str>, usize>,
+    names: Interner,
+    values: Interner,
+    free: Vec<Free>,
+    blocks: Vec<BlockMax>,
+    jobs: FastMap<JobKey, u32>,
+    counts: LimitCounts,
+    /// The interned name of the `dedicated` attribute, once a host has it.
+    dedicated: Option<u32>,
 }
 
 const CPU_EPSILON: f64 = 1e-9;
 
-impl<'a> Cluster<'a> {
-    pub(crate) fn new(hosts: &'a [PlacementHost], config: PlacementConfig) -> Cluster<'a> {
-        let mut names = Interner::default();
-        let mut values = Interner::default();
-        let mut index = FastMap::default();
-        let mut attrs = Vec::with_capacity(hosts.len());
-        let mut free = Vec::with_capacity(hosts.len());
-        for (i, h) in hosts.iter().enumerate() {
-            index.insert(h.host.as_str(), i);
-            let mut pairs = Vec::new();
-            for (name, vals) in &h.attributes {
-                let n = names.intern(name);
-                for v in vals {
-                    pairs.push((n, values.intern(v)));
-                }
-            }
-            attrs.push(pairs);
-            free.push(Free {
-                cpu: h.cpu,
-                ram: i128::from(h.ram_bytes),
-                disk: i128::from(h.disk_bytes),
-                used_ports: BTreeSet::new(),
-                free_ports: port_count(&h.ports),
-            });
-        }
-        let dedicated_name = names.get(DEDICATED_ATTRIBUTE);
-        Cluster {
-            hosts,
-            index,
-            names,
-            values,
-            attrs,
-            dedicated_name,
-            free,
+impl ClusterView {
+    /// An empty cluster with the given executor overhead.
+    pub fn new(config: PlacementConfig) -> ClusterView {
+        ClusterView {
             config,
+            slots: Vec::new(),
+            index: FastMap::default(),
+            names: Interner::default(),
+            values: Interner::default(),
+            free: Vec::new(),
+            blocks: Vec::new(),
             jobs: FastMap::default(),
             counts: LimitCounts::default(),
-            reserved: vec![false; hosts.len()],
+            dedicated: None,
         }
     }
 
-    /// Registers a job whose `limit` constraints must be counted; returns its id.
-    pub(crate) fn job(&mut self, key: &'a JobKey) -> u32 {
-        let next = u32::try_from(self.jobs.len()).unwrap_or(u32::MAX);
-        *self.jobs.entry(key).or_insert(next)
+    /// A view of `hosts` (first fit follows their order) with `assigned` charged.
+    pub fn build(
+        hosts: &[PlacementHost],
+        assigned: &[&ScheduledTask],
+        config: PlacementConfig,
+    ) -> ClusterView {
+        let mut view = ClusterView::new(config);
+        view.slots.reserve(hosts.len());
+        view.free.reserve(hosts.len());
+        for h in hosts {
+            view.add_host(h);
+        }
+        for t in assigned {
+            view.charge(t);
+        }
+        view
     }
 
-    /// Charges tasks that hold resources: capacity, ports and `limit` counts of known jobs.
-    pub(crate) fn charge_assigned(&mut self, assigned: &[&ScheduledTask]) {
-        for task in assigned {
-            let Some(&h) = task
-                .assigned_task
-                .slave_host
-                .as_deref()
-                .and_then(|h| self.index.get(h))
-            else {
+    /// How many hosts the view has.
+    pub fn hosts(&self) -> usize {
+        self.slots.len()
+    }
+
+    /// Adds a host after the others; first fit tries hosts in the order they were added. A host
+    /// whose name is already present is ignored. Add hosts before charging tasks on them.
+    pub fn add_host(&mut self, host: &PlacementHost) {
+        if self.index.contains_key(host.host.as_str()) {
+            return;
+        }
+        let mut attrs = Vec::new();
+        for (name, vals) in &host.attributes {
+            let n = self.names.intern(name);
+            for v in vals {
+                attrs.push((n, self.values.intern(v)));
+            }
+        }
+        self.dedicated = self.names.get(DEDICATED_ATTRIBUTE);
+        let h = self.slots.len();
+        self.index.insert(host.host.as_str().into(), h);
+        self.slots.push(Slot {
+            name: host.host.as_str().into(),
+            ports: host.ports.clone(),
+            accepts: host.maintenance.accepts_tasks(),
+            attrs: attrs.into(),
+        });
+        self.free.push(Free {
+            cpu: host.cpu,
+            ram: i128::from(host.ram_bytes),
+            disk: i128::from(host.disk_bytes),
+            used_ports: BTreeMap::new(),
+            free_ports: port_count(&host.ports),
+        });
+        if h % BLOCK == 0 {
+            self.blocks.push(EMPTY_BLOCK);
+        }
+        self.update_block(h);
+    }
+
+    /// The host `task` holds resources on, if it holds any on a host of the view.
+    fn slot_of(&self, task: &ScheduledTask) -> Option<usize> {
+        if !task.status.is_slave_assigned() {
+            return None;
+        }
+        task.assigned_task
+            .slave_host
+            .as_deref()
+            .and_then(|h| self.index.get(h))
+            .copied()
+    }
+
+    fn job_id(&mut self, key: &JobKey) -> u32 {
+        if let Some(&id) = self.jobs.get(key) {
+            return id;
+        }
+        let next = u32::try_from(self.jobs.len()).unwrap_or(u32::MAX);
+        self.jobs.insert(key.clone(), next);
+        next
+    }
+
+    /// Charges a task that holds resources (a SLAVE_ASSIGNED state on a host of the view):
+    /// its resources, the executor overhead, its ports and the `limit` counts of its job.
+    /// Other tasks are ignored.
+    pub fn charge(&mut self, task: &ScheduledTask) {
+        self.apply(task, 1);
+    }
+
+    /// Gives back what [`ClusterView::charge`] took for the same task record.
+    pub fn release(&mut self, task: &ScheduledTask) {
+        self.apply(task, -1);
+    }
+
+    fn apply(&mut self, task: &ScheduledTask, sign: i32) {
+        let Some(h) = self.slot_of(task) else {
+            return;
+        };
+        let res = &task.assigned_task.task.resources;
+        let config = self.config;
+        let s = f64::from(sign);
+        let f = &mut self.free[h];
+        f.cpu -= s * (res.cpu + config.executor_overhead_cpu);
+        let ram = i128::from(res.ram_bytes) + i128::from(config.executor_overhead_ram_bytes);
+        f.ram -= i128::from(sign) * ram;
+        f.disk -= i128::from(sign) * i128::from(res.disk_bytes);
+        let range = &self.slots[h].ports;
+        for p in task.assigned_task.assigned_ports.values() {
+            if !range.contains(p) {
                 continue;
-            };
-            let res = &task.assigned_task.task.resources;
-            let config = self.config;
-            let f = &mut self.free[h];
-            f.cpu -= res.cpu + config.executor_overhead_cpu;
-            f.ram -= i128::from(res.ram_bytes) + i128::from(config.executor_overhead_ram_bytes);
-            f.disk -= i128::from(res.disk_bytes);
-            let range = &self.hosts[h].ports;
-            for p in task.assigned_task.assigned_ports.values() {
-                if range.contains(p) && f.used_ports.insert(*p) {
+            }
+            if sign > 0 {
+                let holders = f.used_ports.entry(*p).or_default();
+                *holders += 1;
+                if *holders == 1 {
                     f.free_ports = f.free_ports.saturating_sub(1);
                 }
-            }
-            if let Some(&job) = self.jobs.get(task.job()) {
-                self.count(job, h, 1);
+            } else if let Some(holders) = f.used_ports.get_mut(p) {
+                *holders -= 1;
+                if *holders == 0 {
+                    f.used_ports.remove(p);
+                    f.free_ports += 1;
+                }
             }
         }
-    }
-
-    /// Adds `delta` to the `limit` counts of `job` for every attribute value of host `h`.
-    pub(crate) fn count(&mut self, job: u32, h: usize, delta: i32) {
-        for &(n, v) in &self.attrs[h] {
-            let c = self.counts.entry((job, n, v)).or_default();
-            *c = c.saturating_add_signed(delta);
+        let job = self.job_id(task.job());
+        for &(n, v) in &self.slots[h].attrs {
+            let key = (job, n, v);
+            let c = self.counts.entry(key).or_default();
+            *c = c.saturating_add_signed(sign);
+            if *c == 0 {
+                self.counts.remove(&key);
+            }
         }
+        self.update_block(h);
     }
 
-    pub(crate) fn compile(&self, job: u32, config: &'a TaskConfig) -> Need<'a> {
+    fn update_block(&mut self, h: usize) {
+        let b = h / BLOCK;
+        let end = ((b + 1) * BLOCK).min(self.slots.len());
+        let mut max = EMPTY_BLOCK;
+        for i in b * BLOCK..end {
+            if self.slots[i].accepts {
+                max.cpu = max.cpu.max(self.free[i].cpu);
+                max.ram = max.ram.max(self.free[i].ram);
+            }
+        }
+        self.blocks[b] = max;
+    }
+
+    fn compile<'t>(&self, job: u32, config: &'t TaskConfig) -> Need<'t> {
         let mut values = Vec::new();
         let mut limits = Vec::new();
         for (index, c) in config.constraints.iter().enumerate() {
@@ -435,17 +564,111 @@ impl<'a> Cluster<'a> {
         }
     }
 
+    /// Places as many of `pending` as fit, in their order, first fit over the hosts in the
+    /// order they were added. A task with a reservation is tried on its host first, and a
+    /// reserved host takes no other task. The view is not changed: charge the tasks once the
+    /// plan is applied.
+    pub fn place(
+        &self,
+        pending: &[&ScheduledTask],
+        reservations: &BTreeMap<TaskId, String>,
+    ) -> PlacementPlan {
+        let mut round = Round::new(self);
+        round.place(pending, reservations)
+    }
+}
+
+/// One placement round over a [`ClusterView`]: what the round took so far, kept apart from
+/// the view so that the view stays unchanged.
+#[derive(Debug)]
+pub(crate) struct Round<'v, 't> {
+    pub(crate) view: &'v ClusterView,
+    /// For each host, where its free capacity of this round is in `free`, or `u32::MAX`
+    /// while it is the view's.
+    touched: Vec<u32>,
+    free: Vec<Free>,
+    /// Tasks placed this round, per (job, attribute name, attribute value).
+    counts: LimitCounts,
+    /// Jobs of pending tasks the view has not seen.
+    new_jobs: FastMap<&'t JobKey, u32>,
+    /// Hosts held for a preempting task.
+    reserved: Vec<usize>,
+}
+
+const UNTOUCHED: u32 = u32::MAX;
+
+impl<'v, 't> Round<'v, 't> {
+    pub(crate) fn new(view: &'v ClusterView) -> Round<'v, 't> {
+        Round {
+            view,
+            touched: vec![UNTOUCHED; view.slots.len()],
+            free: Vec::new(),
+            counts: LimitCounts::default(),
+            new_jobs: FastMap::default(),
+            reserved: Vec::new(),
+        }
+    }
+
+    pub(crate) fn hosts(&self) -> usize {
+        self.view.slots.len()
+    }
+
+    pub(crate) fn host_name(&self, h: usize) -> &'v str {
+        &self.view.slots[h].name
+    }
+
+    pub(crate) fn slot_of(&self, task: &ScheduledTask) -> Option<usize> {
+        self.view.slot_of(task)
+    }
+
+    /// The id of a job, for `limit` counts.
+    pub(crate) fn job(&mut self, key: &'t JobKey) -> u32 {
+        if let Some(&id) = self.view.jobs.get(key) {
+            return id;
+        }
+        let next = u32::try_from(self.view.jobs.len() + self.new_jobs.len()).unwrap_or(u32::MAX);
+        *self.new_jobs.entry(key).or_insert(next)
+    }
+
+    pub(crate) fn compile(&self, job: u32, config: &'t TaskConfig) -> Need<'t> {
+        self.view.compile(job, config)
+    }
+
+    pub(crate) fn free(&self, h: usize) -> &Free {
+        match self.touched[h] {
+            UNTOUCHED => &self.view.free[h],
+            i => &self.free[i as usize],
+        }
+    }
+
+    fn free_mut(&mut self, h: usize) -> &mut Free {
+        if self.touched[h] == UNTOUCHED {
+            self.touched[h] = u32::try_from(self.free.len()).unwrap_or(UNTOUCHED);
+            self.free.push(self.view.free[h].clone());
+        }
+        let i = self.touched[h] as usize;
+        &mut self.free[i]
+    }
+
+    /// How many tasks of `job` hold resources on hosts whose attribute `n` is `v`.
+    pub(crate) fn count(&self, job: u32, n: u32, v: u32) -> u32 {
+        let key = (job, n, v);
+        self.view.counts.get(&key).copied().unwrap_or(0)
+            + self.counts.get(&key).copied().unwrap_or(0)
+    }
+
     /// The vetoes that do not change during a round: maintenance, dedicated, value constraints.
     pub(crate) fn static_veto(&self, need: &Need<'_>, h: usize) -> Option<Veto> {
-        if !self.hosts[h].maintenance.accepts_tasks() {
+        let slot = &self.view.slots[h];
+        if !slot.accepts {
             return Some(Veto::Maintenance);
         }
-        if self.reserved[h] {
+        if self.reserved.contains(&h) {
             return Some(Veto::Reserved);
         }
-        let attrs = &self.attrs[h];
+        let attrs = &slot.attrs;
         if !need.dedicated
-            && let Some(d) = self.dedicated_name
+            && let Some(d) = self.view.dedicated
             && attrs.iter().any(|(n, _)| *n == d)
         {
             return Some(Veto::Dedicated);
@@ -470,13 +693,13 @@ impl<'a> Cluster<'a> {
         h: usize,
         count: impl Fn(u32, u32) -> u32,
     ) -> Option<Veto> {
-        let attrs = &self.attrs[h];
+        let attrs = &self.view.slots[h].attrs;
         for l in &need.limits {
             let Some(name) = l.name else {
                 return Some(Veto::Constraint(l.index));
             };
             let mut has = false;
-            for &(n, v) in attrs {
+            for &(n, v) in attrs.iter() {
                 if n == name {
                     has = true;
                     if count(n, v) >= l.limit {
@@ -505,55 +728,75 @@ impl<'a> Cluster<'a> {
         }
     }
 
-    fn current_count(&self, job: u32) -> impl Fn(u32, u32) -> u32 + '_ {
-        move |n, v| self.counts.get(&(job, n, v)).copied().unwrap_or(0)
-    }
-
     /// Whether host `h` can take a task of `need` now; the cheap checks come first.
     fn fits(&self, need: &Need<'_>, h: usize) -> bool {
-        Cluster::resource_veto(need, &self.free[h]).is_none()
+        Round::resource_veto(need, self.free(h)).is_none()
             && self.static_veto(need, h).is_none()
             && self
-                .limit_veto(need, h, self.current_count(need.job))
+                .limit_veto(need, h, |n, v| self.count(need.job, n, v))
                 .is_none()
+    }
+
+    /// The first host at or after `from` that can take a task of `need`. Blocks whose best
+    /// host lacks the cpu or ram are skipped whole: a round only takes capacity away, so the
+    /// view's maxima bound the round's.
+    fn first_fit(&self, need: &Need<'_>, from: usize) -> Option<usize> {
+        let n = self.hosts();
+        let mut h = from;
+        while h < n {
+            if h % BLOCK == 0 {
+                let b = self.view.blocks[h / BLOCK];
+                if b.cpu + CPU_EPSILON < need.cpu || b.ram < need.ram {
+                    h += BLOCK;
+                    continue;
+                }
+            }
+            if self.fits(need, h) {
+                return Some(h);
+            }
+            h += 1;
+        }
+        None
     }
 
     /// The first veto of host `h` in the original's order, for reasons.
     fn veto(&self, need: &Need<'_>, h: usize) -> Option<Veto> {
         self.static_veto(need, h)
-            .or_else(|| self.limit_veto(need, h, self.current_count(need.job)))
-            .or_else(|| Cluster::resource_veto(need, &self.free[h]))
+            .or_else(|| self.limit_veto(need, h, |n, v| self.count(need.job, n, v)))
+            .or_else(|| Round::resource_veto(need, self.free(h)))
     }
 
     /// Takes the resources of one task of `need` on host `h`; returns the chosen ports.
     fn take(&mut self, need: &Need<'_>, h: usize) -> BTreeMap<String, u16> {
-        let host = &self.hosts[h];
-        let f = &mut self.free[h];
+        let range = self.view.slots[h].ports.clone();
+        let f = self.free_mut(h);
         f.cpu -= need.cpu;
         f.ram -= need.ram;
         f.disk -= need.disk;
         let mut ports = BTreeMap::new();
-        let mut candidates = host.ports.clone();
+        let mut candidates = range;
         for name in &need.config.resources.ports {
             // `fits` made sure enough ports are free.
-            if let Some(p) = candidates.find(|p| !f.used_ports.contains(p)) {
-                f.used_ports.insert(p);
+            if let Some(p) = candidates.find(|p| !f.used_ports.contains_key(p)) {
+                f.used_ports.insert(p, 1);
                 f.free_ports = f.free_ports.saturating_sub(1);
                 ports.insert(name.clone(), p);
             }
         }
-        self.count(need.job, h, 1);
+        for &(n, v) in self.view.slots[h].attrs.iter() {
+            *self.counts.entry((need.job, n, v)).or_default() += 1;
+        }
         ports
     }
 
     /// A reason a person can act on, for a task of `need` that fits on no host.
     pub(crate) fn explain(&self, need: &Need<'_>) -> String {
-        if self.hosts.is_empty() {
+        if self.hosts() == 0 {
             return "no executor is registered; start one with `aurora-executor --scheduler URL`"
                 .to_owned();
         }
         let mut vetoes: BTreeMap<Veto, usize> = BTreeMap::new();
-        for h in 0..self.hosts.len() {
+        for h in 0..self.hosts() {
             if let Some(v) = self.veto(need, h) {
                 *vetoes.entry(v).or_default() += 1;
             }
@@ -562,15 +805,13 @@ impl<'a> Cluster<'a> {
     }
 
     pub(crate) fn render(&self, need: &Need<'_>, vetoes: BTreeMap<Veto, usize>) -> String {
-        let total = self.hosts.len();
-        let open: Vec<(&Free, &PlacementHost)> = self
-            .free
-            .iter()
-            .zip(self.hosts)
-            .filter(|(_, h)| h.maintenance.accepts_tasks())
+        let total = self.hosts();
+        let open: Vec<&Free> = (0..total)
+            .filter(|&h| self.view.slots[h].accepts)
+            .map(|h| self.free(h))
             .collect();
         let res = &need.config.resources;
-        let overhead = self.config;
+        let overhead = self.view.config;
         let mut parts: Vec<(usize, String)> = vetoes
             .into_iter()
             .map(|(veto, n)| {
@@ -603,7 +844,7 @@ impl<'a> Cluster<'a> {
                         } else {
                             String::new()
                         },
-                        fmt_f64(open.iter().map(|(f, _)| f.cpu).fold(0.0, f64::max).max(0.0))
+                        fmt_f64(open.iter().map(|f| f.cpu).fold(0.0, f64::max).max(0.0))
                     ),
                     Veto::Ram => format!(
                         "insufficient ram on {n} of {total} hosts (needs {} MiB{}, largest free is {} MiB)",
@@ -617,19 +858,17 @@ impl<'a> Cluster<'a> {
                         } else {
                             String::new()
                         },
-                        open.iter().map(|(f, _)| f.ram).max().unwrap_or(0).max(0)
-                            / i128::from(MIB)
+                        open.iter().map(|f| f.ram).max().unwrap_or(0).max(0) / i128::from(MIB)
                     ),
                     Veto::Disk => format!(
                         "insufficient disk on {n} of {total} hosts (needs {} MiB, largest free is {} MiB)",
                         need.disk / i128::from(MIB),
-                        open.iter().map(|(f, _)| f.disk).max().unwrap_or(0).max(0)
-                            / i128::from(MIB)
+                        open.iter().map(|f| f.disk).max().unwrap_or(0).max(0) / i128::from(MIB)
                     ),
                     Veto::Ports => format!(
                         "too few free ports on {n} of {total} hosts (needs {}, most free is {})",
                         need.ports,
-                        open.iter().map(|(f, _)| f.free_ports).max().unwrap_or(0)
+                        open.iter().map(|f| f.free_ports).max().unwrap_or(0)
                     ),
                 };
                 (n, text)
@@ -639,6 +878,89 @@ impl<'a> Cluster<'a> {
         parts.sort_by_key(|p| std::cmp::Reverse(p.0));
         let list: Vec<String> = parts.into_iter().map(|(_, t)| t).collect();
         format!("no host fits: {}", list.join("; "))
+    }
+
+    fn place(
+        &mut self,
+        pending: &[&'t ScheduledTask],
+        reservations: &BTreeMap<TaskId, String>,
+    ) -> PlacementPlan {
+        let mut plan = PlacementPlan::default();
+        // Tasks with a reservation go first, on their host; the host is then closed to others.
+        let mut done: BTreeSet<&TaskId> = BTreeSet::new();
+        if !reservations.is_empty() {
+            for task in pending {
+                let Some(h) = reservations
+                    .get(task.id())
+                    .and_then(|h| self.view.index.get(h.as_str()).copied())
+                else {
+                    continue;
+                };
+                let config: &TaskConfig = &task.assigned_task.task;
+                let job = self.job(&config.job);
+                let need = self.compile(job, config);
+                if self.fits(&need, h) {
+                    let ports = self.take(&need, h);
+                    plan.assignments.push(Assignment {
+                        task_id: task.id().clone(),
+                        host: self.host_name(h).to_owned(),
+                        ports,
+                    });
+                    done.insert(task.id());
+                } else {
+                    self.reserved.push(h);
+                }
+            }
+        }
+        // Group identical task configurations of a job, keeping the order of first appearance.
+        let mut groups: Vec<(u32, &'t TaskConfig, Vec<&'t ScheduledTask>)> = Vec::new();
+        let mut by_job: FastMap<u32, Vec<usize>> = FastMap::default();
+        for task in pending {
+            let config: &'t TaskConfig = &task.assigned_task.task;
+            let job = self.job(&config.job);
+            let candidates = by_job.entry(job).or_default();
+            match candidates
+                .iter()
+                .find(|&&g| std::ptr::eq(groups[g].1, config) || groups[g].1 == config)
+            {
+                Some(&g) => groups[g].2.push(task),
+                None => {
+                    candidates.push(groups.len());
+                    groups.push((job, config, vec![task]));
+                }
+            }
+        }
+        for (job, config, tasks) in groups {
+            let need = self.compile(job, config);
+            let mut cursor = 0;
+            let mut rest = tasks.into_iter().filter(|t| !done.contains(t.id()));
+            for task in rest.by_ref() {
+                let Some(h) = self.first_fit(&need, cursor) else {
+                    let reason = self.explain(&need);
+                    plan.unplaced.push(Unplaced {
+                        task_id: task.id().clone(),
+                        reason,
+                    });
+                    break;
+                };
+                cursor = h;
+                let ports = self.take(&need, h);
+                plan.assignments.push(Assignment {
+                    task_id: task.id().clone(),
+                    host: self.host_name(h).to_owned(),
+                    ports,
+                });
+            }
+            if let Some(last) = plan.unplaced.last().map(|u| u.reason.clone()) {
+                for task in rest {
+                    plan.unplaced.push(Unplaced {
+                        task_id: task.id().clone(),
+                        reason: last.clone(),
+                    });
+                }
+            }
+        }
+        plan
     }
 }
 
@@ -667,90 +989,8 @@ fn fmt_f64(x: f64) -> String {
 /// assert!(plan.assignments.is_empty() && plan.unplaced.is_empty());
 /// ```
 pub fn place(input: &PlacementInput<'_>) -> PlacementPlan {
-    let mut cluster = Cluster::new(input.hosts, input.config);
-    let mut plan = PlacementPlan::default();
-    // Tasks with a reservation go first, on their host; the host is then closed to others.
-    let mut reserved_tasks = Vec::new();
-    for task in input.pending {
-        if let Some(h) = input
-            .reservations
-            .get(task.id())
-            .and_then(|h| cluster.index.get(h.as_str()).copied())
-        {
-            cluster.job(&task.assigned_task.task.job);
-            reserved_tasks.push((task, h));
-        }
-    }
-    let mut done: BTreeSet<&TaskId> = BTreeSet::new();
-    // Group identical task configurations of a job, keeping the order of first appearance.
-    let mut groups: Vec<(u32, &TaskConfig, Vec<&ScheduledTask>)> = Vec::new();
-    let mut by_job: FastMap<u32, Vec<usize>> = FastMap::default();
-    for task in input.pending {
-        let config: &TaskConfig = &task.assigned_task.task;
-        let job = cluster.job(&config.job);
-        let candidates = by_job.entry(job).or_default();
-        match candidates
-            .iter()
-            .find(|&&g| std::ptr::eq(groups[g].1, config) || groups[g].1 == config)
-        {
-            Some(&g) => groups[g].2.push(task),
-            None => {
-                candidates.push(groups.len());
-                groups.push((job, config, vec![task]));
-            }
-        }
-    }
-    cluster.charge_assigned(input.assigned);
-    for (task, h) in reserved_tasks {
-        let config = &task.assigned_task.task;
-        let job = cluster.job(&config.job);
-        let need = cluster.compile(job, config);
-        if cluster.fits(&need, h) {
-            let ports = cluster.take(&need, h);
-            plan.assignments.push(Assignment {
-                task_id: task.id().clone(),
-                host: cluster.hosts[h].host.clone(),
-                ports,
-            });
-            done.insert(task.id());
-        } else {
-            cluster.reserved[h] = true;
-        }
-    }
-
-    for (job, config, tasks) in groups {
-        let need = cluster.compile(job, config);
-        let mut cursor = 0;
-        let mut rest = tasks.into_iter().filter(|t| !done.contains(t.id()));
-        for task in rest.by_ref() {
-            while cursor < cluster.hosts.len() && !cluster.fits(&need, cursor) {
-                cursor += 1;
-            }
-            if cursor == cluster.hosts.len() {
-                let reason = cluster.explain(&need);
-                plan.unplaced.push(Unplaced {
-                    task_id: task.id().clone(),
-                    reason,
-                });
-                break;
-            }
-            let ports = cluster.take(&need, cursor);
-            plan.assignments.push(Assignment {
-                task_id: task.id().clone(),
-                host: cluster.hosts[cursor].host.clone(),
-                ports,
-            });
-        }
-        if let Some(last) = plan.unplaced.last().map(|u| u.reason.clone()) {
-            for task in rest {
-                plan.unplaced.push(Unplaced {
-                    task_id: task.id().clone(),
-                    reason: last.clone(),
-                });
-            }
-        }
-    }
-    plan
+    ClusterView::build(input.hosts, input.assigned, input.config)
+        .place(input.pending, input.reservations)
 }
 
 const MIB: u64 = 1024 * 1024;
@@ -1202,6 +1442,95 @@ mod tests {
                 ("big-0".to_owned(), "h1".to_owned()),
                 ("small-0".to_owned(), "h2".to_owned())
             ]
+        );
+    }
+
+    /// Renders a plan as in `check`.
+    fn lines(plan: &PlacementPlan) -> Vec<String> {
+        let mut got: Vec<String> = plan
+            .assignments
+            .iter()
+            .map(|a| format!("{} -> {}", a.task_id, a.host))
+            .collect();
+        got.extend(
+            plan.unplaced
+                .iter()
+                .map(|u| format!("{}: {}", u.task_id, u.reason)),
+        );
+        got
+    }
+
+    #[test]
+    fn a_view_kept_up_to_date_plans_like_a_fresh_one() {
+        let hosts: Vec<_> = (0..3)
+            .map(|i| host(&format!("h{i}"), &format!("r{i}"), 2.0))
+            .collect();
+        let running: Vec<ScheduledTask> = (0..3)
+            .map(|i| on(task("a", i, 1.5, &[]), &format!("h{i}")))
+            .collect();
+        let mut view = ClusterView::new(PlacementConfig::NO_OVERHEAD);
+        for h in &hosts {
+            view.add_host(h);
+        }
+        for t in &running {
+            view.charge(t);
+        }
+        let pending = [task("b", 0, 1.0, &[]), task("a", 3, 1.0, &[])];
+        let refs: Vec<&ScheduledTask> = pending.iter().collect();
+        let none = BTreeMap::new();
+        assert_eq!(
+            lines(&view.place(&refs, &none)),
+            [
+                "b-0: no host fits: insufficient cpu on 3 of 3 hosts (needs 1, largest free is 0.5)",
+                "a-3: no host fits: constraint host:limit:1 excludes 3 of 3 hosts",
+            ]
+        );
+        // a-1 ends: its host's capacity and its job's host count are given back.
+        view.release(&running[1]);
+        let fresh = ClusterView::build(
+            &hosts,
+            &[&running[0], &running[2]],
+            PlacementConfig::NO_OVERHEAD,
+        );
+        let plan = view.place(&refs, &none);
+        assert_eq!(plan, fresh.place(&refs, &none));
+        assert_eq!(lines(&plan), ["b-0 -> h1", "a-3 -> h1"]);
+        // Placing does not change the view: the same round plans the same again.
+        assert_eq!(view.place(&refs, &none), plan);
+    }
+
+    #[test]
+    fn full_blocks_of_hosts_are_skipped_without_missing_a_fit() {
+        // Three blocks' worth of hosts; all are full but one near the end of the second
+        // block and the last one.
+        let n = 3 * BLOCK;
+        let hosts: Vec<_> = (0..n)
+            .map(|i| host(&format!("h{i:03}"), &format!("r{i}"), 1.0))
+            .collect();
+        let free = [BLOCK + 60, n - 1];
+        let running: Vec<ScheduledTask> = (0..n)
+            .filter(|i| !free.contains(i))
+            .map(|i| on(task(&format!("f{i}"), 0, 1.0, &[]), &format!("h{i:03}")))
+            .collect();
+        let pending = [
+            task("a", 0, 1.0, &[]),
+            task("a", 1, 1.0, &[]),
+            task("a", 2, 1.0, &[]),
+        ];
+        let expect_free = format!("h{:03}", BLOCK + 60);
+        let expect_last = format!("h{:03}", n - 1);
+        check(
+            &hosts,
+            &running,
+            &pending,
+            &[
+                &format!("a-0 -> {expect_free}"),
+                &format!("a-1 -> {expect_last}"),
+                &format!(
+                    "a-2: no host fits: insufficient cpu on {} of {n} hosts (needs 1, largest free is 0); constraint host:limit:1 excludes 2 of {n} hosts",
+                    n - 2
+                ),
+            ],
         );
     }
 }

@@ -6,7 +6,7 @@
 //! both belong to the same role and P has the higher priority. Per host, the victims are taken
 //! largest first until the host's free resources plus theirs fit P (with every constraint).
 
-use crate::placement::{Cluster, FastMap};
+use crate::placement::{ClusterView, FastMap, Round};
 use crate::{PlacementConfig, PlacementHost, ScheduleStatus, ScheduledTask, TaskConfig, TaskId};
 
 /// The view a preemption search decides from.
@@ -59,38 +59,29 @@ pub fn can_preempt(pending: &TaskConfig, victim: &TaskConfig) -> bool {
 /// # }
 /// ```
 pub fn find_preemption(input: &PreemptionInput<'_>) -> Option<PreemptionPlan> {
-    let mut cluster = Cluster::new(input.hosts, input.config);
-    let config = &input.pending.assigned_task.task;
-    let job = cluster.job(&config.job);
-    cluster.charge_assigned(input.assigned);
-    let need = cluster.compile(job, config);
+    let view = ClusterView::build(input.hosts, input.assigned, input.config);
+    let mut round = Round::new(&view);
+    let config: &TaskConfig = &input.pending.assigned_task.task;
+    let job = round.job(&config.job);
+    let need = round.compile(job, config);
     let mut victims: FastMap<usize, Vec<&ScheduledTask>> = FastMap::default();
     for t in input.assigned {
-        if t.status == ScheduleStatus::Preempting
-            || !t.status.is_slave_assigned()
-            || !can_preempt(config, &t.assigned_task.task)
-        {
+        if t.status == ScheduleStatus::Preempting || !can_preempt(config, &t.assigned_task.task) {
             continue;
         }
-        if let Some(&h) = t
-            .assigned_task
-            .slave_host
-            .as_deref()
-            .and_then(|h| cluster.index.get(h))
-        {
+        if let Some(h) = round.slot_of(t) {
             victims.entry(h).or_default().push(t);
         }
     }
     let overhead = input.config;
     let mut best: Option<PreemptionPlan> = None;
-    for h in 0..input.hosts.len() {
-        if cluster.static_veto(&need, h).is_some() {
+    for h in 0..round.hosts() {
+        if round.static_veto(&need, h).is_some() {
             continue;
         }
-        let counts = &cluster.counts;
-        let count = |n, v| counts.get(&(job, n, v)).copied().unwrap_or(0);
-        if Cluster::resource_veto(&need, &cluster.free[h]).is_none()
-            && cluster.limit_veto(&need, h, count).is_none()
+        let count = |n, v| round.count(job, n, v);
+        if Round::resource_veto(&need, round.free(h)).is_none()
+            && round.limit_veto(&need, h, count).is_none()
         {
             // It fits without preemption; placement will take it.
             return None;
@@ -111,7 +102,7 @@ pub fn find_preemption(input: &PreemptionInput<'_>) -> Option<PreemptionPlan> {
                 .then(b.ram_bytes.cmp(&a.ram_bytes))
                 .then(b.disk_bytes.cmp(&a.disk_bytes))
         });
-        let mut free = cluster.free[h].clone();
+        let mut free = round.free(h).clone();
         let mut same_job_removed = 0u32;
         let mut chosen = Vec::new();
         for v in candidates.iter() {
@@ -126,18 +117,12 @@ pub fn find_preemption(input: &PreemptionInput<'_>) -> Option<PreemptionPlan> {
             }
             chosen.push(v.id().clone());
             let removed = same_job_removed;
-            let count = |n, v| {
-                counts
-                    .get(&(job, n, v))
-                    .copied()
-                    .unwrap_or(0)
-                    .saturating_sub(removed)
-            };
-            if Cluster::resource_veto(&need, &free).is_none()
-                && cluster.limit_veto(&need, h, count).is_none()
+            let count = |n, v| round.count(job, n, v).saturating_sub(removed);
+            if Round::resource_veto(&need, &free).is_none()
+                && round.limit_veto(&need, h, count).is_none()
             {
                 best = Some(PreemptionPlan {
-                    host: input.hosts[h].host.clone(),
+                    host: round.host_name(h).to_owned(),
                     victims: chosen,
                 });
                 break;

@@ -17,11 +17,11 @@ use aurora_core::api::{
     RestartRequest, RestartResponse, SetQuotaRequest, StatusUpdate, TasksResponse,
 };
 use aurora_core::{
-    AssignedTask, JobConfiguration, JobKey, LifecycleConfig, MaintenanceMode, PlacementConfig,
-    PlacementHost, PlacementInput, PreemptionInput, ResourceAggregate, ScheduleStatus,
+    AssignedTask, ClusterView, JobConfiguration, JobKey, LifecycleConfig, MaintenanceMode,
+    PlacementConfig, PlacementHost, PreemptionInput, ResourceAggregate, ScheduleStatus,
     ScheduledTask, SharedTaskConfig, SideEffects, TaskConfig, TaskEvent, TaskFacts, TaskId,
     TaskTarget, Transition, add_default_constraints, check_quota, consumes_quota, find_preemption,
-    flapping_penalty_ms, place, transient_state_expired, transition, validate_dedicated,
+    flapping_penalty_ms, is_transient, transient_state_expired, transition, validate_dedicated,
 };
 
 use crate::RequestError;
@@ -146,6 +146,14 @@ pub(crate) struct Engine {
     last_prune_ms: i64,
     /// The hosts placement sees; rebuilt when executors or maintenance change.
     hosts_cache: Option<Arc<Vec<PlacementHost>>>,
+    /// The live hosts with the resources their tasks hold, kept up to date task by task as
+    /// ops are committed; `None` when hosts changed and it must be rebuilt.
+    view: Option<ClusterView>,
+    /// No task in a transient state expires before this time (ms); checks until then are
+    /// skipped, so a tick does not scan every ASSIGNED task.
+    transient_due_ms: i64,
+    /// No live executor times out before this time (ms).
+    executors_due_ms: i64,
     batch: Vec<Op>,
     nonce: Box<dyn FnMut() -> String + Send>,
     pub(crate) counters: Counters,
@@ -185,6 +193,9 @@ impl Engine {
             reservations: BTreeMap::new(),
             last_prune_ms: now,
             hosts_cache: None,
+            view: None,
+            transient_due_ms: i64::MIN,
+            executors_due_ms: i64::MIN,
             batch: Vec::new(),
             nonce: Box::new(|| uuid::Uuid::new_v4().to_string()),
             counters: Counters::default(),
@@ -225,7 +236,57 @@ impl Engine {
     }
 
     fn commit(&mut self, op: Op) {
+        self.track(&op);
         self.state.commit(op, &mut self.batch);
+    }
+
+    /// Keeps the placement view in step with an op about to be applied: a task record that
+    /// replaces another gives back what the old one held and charges its own.
+    fn track(&mut self, op: &Op) {
+        match op {
+            Op::SaveTasks { tasks } => {
+                let timeout = self.config.lifecycle.transient_state_timeout_ms;
+                for t in tasks.iter().filter(|t| is_transient(t.status)) {
+                    if let Some(e) = t.task_events.last() {
+                        let due = e.timestamp_ms.saturating_add(timeout);
+                        self.transient_due_ms = self.transient_due_ms.min(due);
+                    }
+                }
+            }
+            Op::Restore { .. } => self.transient_due_ms = i64::MIN,
+            _ => {}
+        }
+        let Some(view) = &mut self.view else {
+            return;
+        };
+        match op {
+            Op::SaveTasks { tasks } => {
+                for t in tasks {
+                    if let Some(old) = self.state.tasks.get(t.id()) {
+                        view.release(old);
+                    }
+                    view.charge(t);
+                }
+            }
+            Op::RemoveTasks { ids } => {
+                for id in ids {
+                    if let Some(old) = self.state.tasks.get(id) {
+                        view.release(old);
+                    }
+                }
+            }
+            Op::SaveHost { .. }
+            | Op::RemoveHost { .. }
+            | Op::SaveMaintenance { .. }
+            | Op::Restore { .. } => self.hosts_changed(),
+            _ => {}
+        }
+    }
+
+    /// Forgets what placement knows of the hosts; it is rebuilt at the next round.
+    fn hosts_changed(&mut self) {
+        self.hosts_cache = None;
+        self.view = None;
     }
 
     /// Why a task is not running yet, if it is waiting.
@@ -887,7 +948,7 @@ impl Engine {
                 }
             }
         }
-        self.hosts_cache = None;
+        self.hosts_changed();
         self.update_drained();
         Ok(self.maintenance(Some(hosts)))
     }
@@ -924,10 +985,11 @@ impl Engine {
         self.pending_reasons.clear();
         self.preempting_for.clear();
         self.reservations.clear();
-        self.hosts_cache = None;
+        self.hosts_changed();
         for h in self.state.hosts.keys() {
             self.live.entry(h.to_string()).or_insert(now);
         }
+        self.executors_due_ms = i64::MIN;
         self.recompute_throttles();
     }
 
@@ -974,10 +1036,12 @@ impl Engine {
         };
         if self.state.hosts.get(req.host.as_str()) != Some(&record) {
             self.commit(Op::SaveHost { host: record });
-            self.hosts_cache = None;
+            self.hosts_changed();
         }
+        let due = now.saturating_add(ms(self.config.executor_timeout_ms));
+        self.executors_due_ms = self.executors_due_ms.min(due);
         if self.live.insert(req.host.clone(), now).is_none() {
-            self.hosts_cache = None;
+            self.hosts_changed();
         }
         // Reconcile what the executor holds (tasks it lacks are LOST), then place right away
         // so that the registration answer already carries work.
@@ -1184,18 +1248,26 @@ impl Engine {
 
     /// Marks the tasks of executors that stopped heartbeating LOST.
     pub(crate) fn check_executors(&mut self, now: i64) {
+        if now <= self.executors_due_ms {
+            return;
+        }
         let timeout = ms(self.config.executor_timeout_ms);
-        let dead: Vec<String> = self
-            .live
-            .iter()
-            .filter(|(_, seen)| now.saturating_sub(**seen) > timeout)
-            .map(|(h, _)| h.clone())
-            .collect();
+        let mut dead = Vec::new();
+        let mut due = i64::MAX;
+        for (h, seen) in &self.live {
+            if now.saturating_sub(*seen) > timeout {
+                dead.push(h.clone());
+            } else {
+                due = due.min(seen.saturating_add(timeout));
+            }
+        }
+        // Heartbeats only move `seen` later, so this stays a lower bound until the next scan.
+        self.executors_due_ms = due;
         for host in dead {
             self.live.remove(&host);
             self.kill_requests.remove(&host);
             self.kill_retries.remove(&host);
-            self.hosts_cache = None;
+            self.hosts_changed();
             self.counters.executors_timed_out += 1;
             tracing::warn!(host, "executor missed heartbeats; its tasks are lost");
             let ids: Vec<TaskId> = self.state.tasks_on(&host).map(|t| t.id().clone()).collect();
@@ -1219,19 +1291,28 @@ impl Engine {
     pub(crate) fn check_timers(&mut self, now: i64) {
         let lifecycle = self.config.lifecycle;
         let mut expired = Vec::new();
-        for status in [
-            ScheduleStatus::Assigned,
-            ScheduleStatus::Preempting,
-            ScheduleStatus::Restarting,
-            ScheduleStatus::Killing,
-            ScheduleStatus::Draining,
-        ] {
-            expired.extend(
-                self.state
-                    .in_status(status)
-                    .filter(|t| transient_state_expired(t, now, &lifecycle))
-                    .map(|t| (t.id().clone(), t.status)),
-            );
+        if now > self.transient_due_ms {
+            let mut due = i64::MAX;
+            for status in [
+                ScheduleStatus::Assigned,
+                ScheduleStatus::Preempting,
+                ScheduleStatus::Restarting,
+                ScheduleStatus::Killing,
+                ScheduleStatus::Draining,
+            ] {
+                for t in self.state.in_status(status) {
+                    if transient_state_expired(t, now, &lifecycle) {
+                        expired.push((t.id().clone(), t.status));
+                    } else if let Some(e) = t.task_events.last() {
+                        due = due.min(
+                            e.timestamp_ms
+                                .saturating_add(lifecycle.transient_state_timeout_ms),
+                        );
+                    }
+                }
+            }
+            // Set before the changes below, which lower it for tasks they make transient.
+            self.transient_due_ms = due;
         }
         for (id, status) in expired {
             self.counters.transient_timeouts += 1;
@@ -1358,22 +1439,22 @@ impl Engine {
             self.reservations.clear();
             return 0;
         }
-        let hosts = self.placement_hosts();
-        let plan = {
+        if self.view.is_none() {
+            let hosts = self.placement_hosts();
             let assigned: Vec<&ScheduledTask> = self.state.slave_assigned().map(|t| &**t).collect();
+            self.view = Some(ClusterView::build(&hosts, &assigned, self.config.placement));
+        }
+        let Some(view) = &self.view else {
+            return 0;
+        };
+        let plan = {
             let mut pending: Vec<&ScheduledTask> = self
                 .state
                 .in_status(ScheduleStatus::Pending)
                 .map(|t| &**t)
                 .collect();
             pending.sort_by_key(|t| (first_event(t), t.job(), t.instance()));
-            place(&PlacementInput {
-                hosts: &hosts,
-                assigned: &assigned,
-                pending: &pending,
-                config: self.config.placement,
-                reservations: &self.reservations,
-            })
+            view.place(&pending, &self.reservations)
         };
         self.pending_reasons = plan
             .unplaced
@@ -1398,13 +1479,13 @@ impl Engine {
             }
         }
         self.counters.placements += placed as u64;
-        self.preempt(&hosts, &plan.unplaced, now);
+        self.preempt(&plan.unplaced, now);
         placed
     }
 
     /// Preempts for pending tasks that waited at least the preemption delay, at most one
     /// search per identical configuration and a few searches per round.
-    fn preempt(&mut self, hosts: &[PlacementHost], unplaced: &[aurora_core::Unplaced], now: i64) {
+    fn preempt(&mut self, unplaced: &[aurora_core::Unplaced], now: i64) {
         // Forget pending tasks that are placed or gone, and those whose victims are all gone.
         let state = &self.state;
         self.preempting_for.retain(|id, victims| {
@@ -1420,29 +1501,42 @@ impl Engine {
         self.reservations
             .retain(|id, _| preempting.contains_key(id));
         let delay = ms(self.config.preemption_delay_ms);
+        // Which tasks to search for first: the hosts and tasks a search reads are gathered
+        // only when there is one to run.
         let mut searched: Vec<&TaskConfig> = Vec::new();
+        let mut candidates: Vec<TaskId> = Vec::new();
+        for u in unplaced {
+            if searched.len() >= MAX_PREEMPTION_SEARCHES_PER_ROUND {
+                break;
+            }
+            let Some(task) = self.state.tasks.get(&u.task_id) else {
+                continue;
+            };
+            let config: &TaskConfig = &task.assigned_task.task;
+            let pending_since = task.task_events.last().map_or(now, |e| e.timestamp_ms);
+            if now.saturating_sub(pending_since) < delay
+                || self.preempting_for.contains_key(task.id())
+                || searched.contains(&config)
+            {
+                continue;
+            }
+            searched.push(config);
+            candidates.push(task.id().clone());
+        }
+        if candidates.is_empty() {
+            return;
+        }
+        let hosts = self.placement_hosts();
         let mut plans = Vec::new();
         {
             let assigned: Vec<&ScheduledTask> = self.state.slave_assigned().map(|t| &**t).collect();
-            for u in unplaced {
-                if searched.len() >= MAX_PREEMPTION_SEARCHES_PER_ROUND {
-                    break;
-                }
-                let Some(task) = self.state.tasks.get(&u.task_id) else {
+            for id in &candidates {
+                let Some(task) = self.state.tasks.get(id) else {
                     continue;
                 };
-                let config: &TaskConfig = &task.assigned_task.task;
-                let pending_since = task.task_events.last().map_or(now, |e| e.timestamp_ms);
-                if now.saturating_sub(pending_since) < delay
-                    || self.preempting_for.contains_key(task.id())
-                    || searched.contains(&config)
-                {
-                    continue;
-                }
-                searched.push(config);
                 self.counters.preemption_searches += 1;
                 if let Some(plan) = find_preemption(&PreemptionInput {
-                    hosts,
+                    hosts: &hosts,
                     assigned: &assigned,
                     pending: task,
                     config: self.config.placement,

@@ -1147,3 +1147,76 @@ fn locks_are_rebuilt_from_the_log_and_from_snapshots() {
     assert_eq!(h.engine.locks().locks, [web]);
     h.assert_replay_matches();
 }
+
+#[test]
+fn a_job_and_its_instances_share_one_config_and_a_canary_adds_a_second() {
+    let mut h = Harness::new();
+    let ids = h.create("web", 1000, |_| {});
+    let shared = h
+        .engine
+        .state
+        .jobs
+        .values()
+        .next()
+        .unwrap()
+        .task_config
+        .clone();
+    assert_eq!(h.engine.state.configs.len(), 1);
+    assert!(
+        ids.iter().all(|id| aurora_core::SharedTaskConfig::ptr_eq(
+            &h.task(id).assigned_task.task,
+            &shared
+        ))
+    );
+    // An instance added with the job's own config shares it.
+    let same = job("web", 1, |_| {}).task_config.to_config();
+    let added = h
+        .run(|e, now| {
+            e.add_instances(
+                "www",
+                "prod",
+                "web",
+                AddInstancesRequest {
+                    task_config: same,
+                    instances: BTreeSet::from([1000]),
+                    lock_token: None,
+                },
+                now,
+            )
+        })
+        .unwrap();
+    assert!(aurora_core::SharedTaskConfig::ptr_eq(
+        &h.task(&added.task_ids[0]).assigned_task.task,
+        &shared
+    ));
+    assert_eq!(h.engine.state.configs.len(), 1);
+    // A canary with another payload is a second config, gone with its task.
+    let canary = job("web", 1, |t| {
+        t.executor_config.data = "{\"canary\": 1}".into()
+    })
+    .task_config
+    .to_config();
+    h.run(|e, now| {
+        e.add_instances(
+            "www",
+            "prod",
+            "web",
+            AddInstancesRequest {
+                task_config: canary,
+                instances: BTreeSet::from([1001]),
+                lock_token: None,
+            },
+            now,
+        )
+    })
+    .unwrap();
+    assert_eq!(h.engine.state.configs.len(), 2);
+    let kill = KillRequest {
+        instances: Some(BTreeSet::from([1001])),
+        ..KillRequest::default()
+    };
+    h.run(|e, now| e.kill_job("www", "prod", "web", kill, now))
+        .unwrap();
+    assert_eq!(h.engine.state.configs.len(), 1);
+    h.assert_replay_matches();
+}
