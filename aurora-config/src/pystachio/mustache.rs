@@ -115,6 +115,23 @@ pub(crate) fn split_cached(s: &Arc<str>) -> Result<Template, InvalidRef> {
     })
 }
 
+/// The template of a value's text. A text without `{{` has no tags, and nothing reads the
+/// pieces of a template without tags, so such texts share one template with no pieces instead
+/// of each allocating its own.
+pub(crate) fn template_of(s: &Arc<str>) -> Result<Template, InvalidRef> {
+    if find2(s.as_bytes()).is_some() {
+        return split_cached(s);
+    }
+    static PLAIN: std::sync::OnceLock<Arc<[Piece]>> = std::sync::OnceLock::new();
+    let pieces = PLAIN.get_or_init(|| Arc::from(Vec::new())).clone();
+    Ok(Template {
+        pieces,
+        has_tags: false,
+        has_refs: false,
+        lit_braces: has_brace(s),
+    })
+}
+
 /// Empties this thread's template cache (see [`split_cached`]), so that the next resolution
 /// parses every text again: what a process loading its first config pays. Benchmarks call it to
 /// measure cold work; nothing else needs it.
@@ -318,25 +335,25 @@ pub(crate) fn resolve(
                     out.push_str("}}");
                 }
                 Piece::Ref(r) => {
-                    let found = match cache.iter().find(|(k, _)| k == r) {
-                        Some((_, v)) => v.clone(),
+                    let at = match cache.iter().position(|(k, _)| k == r) {
+                        Some(at) => at,
                         None => {
                             let v = lookup(r)?;
-                            cache.push((r.clone(), v.clone()));
-                            v
+                            cache.push((r.clone(), v));
+                            cache.len() - 1
                         }
                     };
-                    match found {
+                    match &cache[at].1 {
                         Some(t) => {
                             progress = true;
-                            let braces = has_brace(&t);
+                            let braces = has_brace(t);
                             value_braces |= braces;
                             if next_ok {
                                 let base = out.len();
                                 if !braces {
                                     next.push(Piece::Lit(base, base + t.len()));
                                 } else {
-                                    match split_cached(&t) {
+                                    match split_cached(t) {
                                         Ok(sub) if !sub.lit_braces => {
                                             next.extend(sub.pieces.iter().map(|q| match q {
                                                 Piece::Lit(a, b) => Piece::Lit(base + a, base + b),
@@ -348,7 +365,7 @@ pub(crate) fn resolve(
                                     }
                                 }
                             }
-                            out.push_str(&t);
+                            out.push_str(t);
                         }
                         None => {
                             unresolved = true;

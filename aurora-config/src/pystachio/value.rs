@@ -863,6 +863,10 @@ impl Value {
                         None => parent.map_or(Ok(None), |p| lookup_render(p, r)),
                     };
                     mustache::resolve(text, tpl, &mut lookup).and_then(|res| {
+                        // Any text is a String: only other types need the text coerced.
+                        if matches!(self.ty.0.kind, TypeKind::String) {
+                            return Ok(TypeCheck::Ok);
+                        }
                         let raw = Raw::Str(Arc::from(res.text));
                         if res.unbound.is_empty() {
                             checked(&raw)
@@ -886,7 +890,7 @@ impl Value {
 
     fn template<'a>(&self, s: &'a Scalar, text: &Arc<str>) -> Result<&'a Template, InvalidRef> {
         s.tpl
-            .get_or_init(|| mustache::split_cached(text))
+            .get_or_init(|| mustache::template_of(text))
             .as_ref()
             .map_err(Clone::clone)
     }
@@ -1415,7 +1419,7 @@ impl Value {
                     Some(p) => self.scoped(p),
                     None => self.clone(),
                 };
-                let scopes = me.struct_chain();
+                let scopes = Chain::of(Link::StructScopes(me));
                 let set = self
                     .ty
                     .fields()
@@ -1447,7 +1451,8 @@ impl Value {
                         };
                         let res =
                             mustache::resolve(text, tpl, &mut |r: &Ref| lookup_render(&chain, r))?;
-                        if !res.unbound.is_empty() {
+                        // A String needs no coercion: its text is what is written.
+                        if !res.unbound.is_empty() || matches!(self.ty.0.kind, TypeKind::String) {
                             write_str(out, &res.text);
                         } else {
                             let raw = Raw::Str(Arc::from(res.text));
