@@ -1034,7 +1034,7 @@ impl Engine {
             port_begin: r.ports.begin,
             port_end: r.ports.end,
         };
-        if self.state.hosts.get(req.host.as_str()) != Some(&record) {
+        if self.state.hosts.get(req.host.as_str()).map(|h| &**h) != Some(&record) {
             self.commit(Op::SaveHost { host: record });
             self.hosts_changed();
         }

@@ -139,7 +139,8 @@ impl Strings {
 pub(crate) struct State {
     pub(crate) jobs: BTreeMap<JobKey, Arc<JobConfiguration>>,
     pub(crate) tasks: BTreeMap<TaskId, Arc<ScheduledTask>>,
-    pub(crate) hosts: BTreeMap<Arc<str>, HostRecord>,
+    /// Registered machines; shared, so that a snapshot copies pointers.
+    pub(crate) hosts: BTreeMap<Arc<str>, Arc<HostRecord>>,
     /// The task configs jobs and tasks use.
     pub(crate) configs: ConfigStore,
     strings: Strings,
@@ -194,7 +195,7 @@ impl State {
         }
         for h in &s.hosts {
             let h = state.strings.host(h);
-            state.hosts.insert(Arc::clone(&h.host), h);
+            state.hosts.insert(Arc::clone(&h.host), Arc::new(h));
         }
         for t in s.tasks {
             state.configs.retain(&t.assigned_task.task);
@@ -328,7 +329,7 @@ impl State {
             }
             Op::SaveHost { host } => {
                 let host = self.strings.host(host);
-                self.hosts.insert(Arc::clone(&host.host), host);
+                self.hosts.insert(Arc::clone(&host.host), Arc::new(host));
                 self.strings.sweep();
             }
             Op::RemoveHost { host } => {

@@ -143,7 +143,7 @@ pub struct StateSnapshot {
     /// Every task, terminal ones included.
     pub tasks: Vec<Arc<ScheduledTask>>,
     /// Every registered machine.
-    pub hosts: Vec<HostRecord>,
+    pub hosts: Vec<Arc<HostRecord>>,
     /// Production quota by role.
     pub quotas: BTreeMap<String, ResourceAggregate>,
     /// Hosts not in service, with their mode.
@@ -581,7 +581,7 @@ struct SnapshotOut<'a> {
     configs: Vec<KeyedOut<'a>>,
     jobs: Vec<JobOut<'a>>,
     tasks: Vec<TaskOut<'a>>,
-    hosts: &'a [HostRecord],
+    hosts: &'a [Arc<HostRecord>],
     quotas: &'a BTreeMap<String, ResourceAggregate>,
     maintenance: &'a BTreeMap<String, MaintenanceMode>,
     locks: &'a [Lock],
@@ -594,7 +594,7 @@ struct SnapshotIn {
     configs: Vec<KeyedIn>,
     jobs: Vec<JobIn>,
     tasks: Vec<TaskIn>,
-    hosts: Vec<HostRecord>,
+    hosts: Vec<Arc<HostRecord>>,
     #[serde(default)]
     quotas: BTreeMap<String, ResourceAggregate>,
     #[serde(default)]
@@ -927,7 +927,7 @@ mod tests {
     fn snapshots_are_written_in_one_allocation_of_their_final_size() {
         let state = StateSnapshot {
             hosts: vec![match host_op("h") {
-                Op::SaveHost { host } => host,
+                Op::SaveHost { host } => Arc::new(host),
                 other => panic!("{other:?}"),
             }],
             ..StateSnapshot::default()
