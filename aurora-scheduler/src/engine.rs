@@ -116,6 +116,66 @@ pub(crate) struct Counters {
     pub(crate) tasks_pruned: u64,
 }
 
+/// Resources summed exactly: cpu in nano-cores, so that adding and removing tasks in any order
+/// leaves no rounding behind.
+#[derive(Debug, Default, Clone, Copy)]
+struct Totals {
+    nano_cpu: i128,
+    ram_bytes: i128,
+    disk_bytes: i128,
+}
+
+impl Totals {
+    fn aggregate(self) -> ResourceAggregate {
+        let bytes = |b: i128| u64::try_from(b.max(0)).unwrap_or(u64::MAX);
+        ResourceAggregate {
+            cpu: self.nano_cpu as f64 / 1e9,
+            ram_bytes: bytes(self.ram_bytes),
+            disk_bytes: bytes(self.disk_bytes),
+        }
+    }
+}
+
+/// What the active tasks of each role hold, production (`[0]`) and not (`[1]`), kept up to
+/// date as tasks are saved and removed so that a quota check does not sum every task.
+#[derive(Debug, Default)]
+struct Usage(HashMap<String, [Totals; 2]>);
+
+impl Usage {
+    fn of(state: &State) -> Usage {
+        let mut usage = Usage::default();
+        for t in state.tasks.values() {
+            usage.add(t, 1);
+        }
+        usage
+    }
+
+    /// Adds (`sign` 1) or takes away (-1) what `task` holds, if it is active.
+    fn add(&mut self, task: &ScheduledTask, sign: i128) {
+        if !task.status.is_active() {
+            return;
+        }
+        let config = &task.assigned_task.task;
+        let role = task.job().role();
+        if !self.0.contains_key(role) {
+            self.0.insert(role.to_owned(), Default::default());
+        }
+        let Some(totals) = self.0.get_mut(role) else {
+            return;
+        };
+        let t = &mut totals[usize::from(!consumes_quota(config))];
+        let r = &config.resources;
+        t.nano_cpu += sign * (r.cpu * 1e9).round() as i128;
+        t.ram_bytes += sign * i128::from(r.ram_bytes);
+        t.disk_bytes += sign * i128::from(r.disk_bytes);
+    }
+
+    fn of_role(&self, role: &str) -> (ResourceAggregate, ResourceAggregate) {
+        let [prod, other] = self.0.get(role).copied().unwrap_or_default();
+        (prod.aggregate(), other.aggregate())
+    }
+}
+
 /// When to deliver a kill again.
 #[derive(Debug, Clone, Copy)]
 struct KillRetry {
@@ -149,6 +209,8 @@ pub(crate) struct Engine {
     /// The live hosts with the resources their tasks hold, kept up to date task by task as
     /// ops are committed; `None` when hosts changed and it must be rebuilt.
     view: Option<ClusterView>,
+    /// What the active tasks of each role hold, for quota checks.
+    usage: Usage,
     /// No task in a transient state expires before this time (ms); checks until then are
     /// skipped, so a tick does not scan every ASSIGNED task.
     transient_due_ms: i64,
@@ -181,6 +243,7 @@ impl Engine {
     /// get a full timeout to come back after a scheduler restart.
     pub(crate) fn new(state: State, config: EngineConfig, now: i64) -> Engine {
         let live = state.hosts.keys().map(|h| (h.to_string(), now)).collect();
+        let usage = Usage::of(&state);
         let mut engine = Engine {
             state,
             config,
@@ -194,6 +257,7 @@ impl Engine {
             last_prune_ms: now,
             hosts_cache: None,
             view: None,
+            usage,
             transient_due_ms: i64::MIN,
             executors_due_ms: i64::MIN,
             batch: Vec::new(),
@@ -237,7 +301,11 @@ impl Engine {
 
     fn commit(&mut self, op: Op) {
         self.track(&op);
+        let restore = matches!(op, Op::Restore { .. });
         self.state.commit(op, &mut self.batch);
+        if restore {
+            self.usage = Usage::of(&self.state);
+        }
     }
 
     /// Keeps the placement view in step with an op about to be applied: a task record that
@@ -246,10 +314,23 @@ impl Engine {
         match op {
             Op::SaveTasks { tasks } => {
                 let timeout = self.config.lifecycle.transient_state_timeout_ms;
-                for t in tasks.iter().filter(|t| is_transient(t.status)) {
-                    if let Some(e) = t.task_events.last() {
+                for t in tasks {
+                    if let Some(old) = self.state.tasks.get(t.id()) {
+                        self.usage.add(old, -1);
+                    }
+                    self.usage.add(t, 1);
+                    if is_transient(t.status)
+                        && let Some(e) = t.task_events.last()
+                    {
                         let due = e.timestamp_ms.saturating_add(timeout);
                         self.transient_due_ms = self.transient_due_ms.min(due);
+                    }
+                }
+            }
+            Op::RemoveTasks { ids } => {
+                for id in ids {
+                    if let Some(old) = self.state.tasks.get(id) {
+                        self.usage.add(old, -1);
                     }
                 }
             }
@@ -352,19 +433,7 @@ impl Engine {
 
     /// Production resources the active tasks of a role use, and non-production ones.
     fn consumption(&self, role: &str) -> (ResourceAggregate, ResourceAggregate) {
-        let mut prod = ResourceAggregate::default();
-        let mut other = ResourceAggregate::default();
-        for key in self.state.jobs.keys().filter(|k| k.role() == role) {
-            for t in self.state.tasks_of(key).filter(|t| t.status.is_active()) {
-                let r = ResourceAggregate::of(&t.assigned_task.task.resources);
-                if consumes_quota(&t.assigned_task.task) {
-                    prod = prod.plus(r);
-                } else {
-                    other = other.plus(r);
-                }
-            }
-        }
-        (prod, other)
+        self.usage.of_role(role)
     }
 
     /// Checks that `n` more tasks of `task` fit the role's quota (production only).
@@ -1410,21 +1479,24 @@ impl Engine {
         if let Some(hosts) = &self.hosts_cache {
             return Arc::clone(hosts);
         }
-        let hosts: Vec<PlacementHost> = self
-            .state
-            .hosts
-            .values()
-            .filter(|h| self.live.contains_key(&*h.host))
-            .map(|h| PlacementHost {
-                host: h.host.to_string(),
-                attributes: h.attributes.clone(),
-                cpu: h.cpu,
-                ram_bytes: h.ram_bytes,
-                disk_bytes: h.disk_bytes,
-                ports: h.port_begin..=h.port_end,
-                maintenance: self.state.maintenance_of(&h.host),
-            })
-            .collect();
+        // Sized up front: grown by doubling, a cache of 100,000 hosts would leave its
+        // intermediate buffers in the allocator and up to twice its size in slack.
+        let mut hosts: Vec<PlacementHost> = Vec::with_capacity(self.state.hosts.len());
+        hosts.extend(
+            self.state
+                .hosts
+                .values()
+                .filter(|h| self.live.contains_key(&*h.host))
+                .map(|h| PlacementHost {
+                    host: h.host.to_string(),
+                    attributes: h.attributes.clone(),
+                    cpu: h.cpu,
+                    ram_bytes: h.ram_bytes,
+                    disk_bytes: h.disk_bytes,
+                    ports: h.port_begin..=h.port_end,
+                    maintenance: self.state.maintenance_of(&h.host),
+                }),
+        );
         let hosts = Arc::new(hosts);
         self.hosts_cache = Some(Arc::clone(&hosts));
         hosts
