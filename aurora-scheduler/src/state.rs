@@ -57,16 +57,19 @@ impl ConfigStore {
 
     /// Stores a config that nothing uses yet (its users follow).
     fn introduce(&mut self, config: &SharedTaskConfig) {
-        self.0
-            .entry(config.key().clone())
-            .or_insert_with(|| (config.clone(), 0));
+        if !self.0.contains_key(config.key()) {
+            self.0.insert(config.key().clone(), (config.clone(), 0));
+        }
     }
 
     fn retain(&mut self, config: &SharedTaskConfig) {
-        self.0
-            .entry(config.key().clone())
-            .or_insert_with(|| (config.clone(), 0))
-            .1 += 1;
+        // Looked up first: the key is cloned only for a config not stored yet.
+        match self.0.get_mut(config.key()) {
+            Some((_, n)) => *n += 1,
+            None => {
+                self.0.insert(config.key().clone(), (config.clone(), 1));
+            }
+        }
     }
 
     fn release(&mut self, config: &SharedTaskConfig) {
@@ -277,22 +280,28 @@ impl State {
     /// config it uses that is not stored yet, so that the log introduces every config before
     /// the jobs and tasks that name it.
     pub(crate) fn commit(&mut self, op: Op, batch: &mut Vec<Op>) {
-        let used: Vec<&SharedTaskConfig> = match &op {
-            Op::SaveJob { job } => vec![&job.task_config],
-            Op::SaveTasks { tasks } => tasks.iter().map(|t| &t.assigned_task.task).collect(),
-            _ => Vec::new(),
-        };
-        for config in used {
-            if !self.configs.contains(config.key()) {
-                let introduce = Op::SaveConfig {
-                    config: config.clone(),
-                };
-                self.apply(&introduce);
-                batch.push(introduce);
+        match &op {
+            Op::SaveJob { job } => self.introduce(&job.task_config, batch),
+            Op::SaveTasks { tasks } => {
+                for t in tasks {
+                    self.introduce(&t.assigned_task.task, batch);
+                }
             }
+            _ => {}
         }
         self.apply(&op);
         batch.push(op);
+    }
+
+    /// Records an [`Op::SaveConfig`] for `config` unless it is stored.
+    fn introduce(&mut self, config: &SharedTaskConfig, batch: &mut Vec<Op>) {
+        if !self.configs.contains(config.key()) {
+            let introduce = Op::SaveConfig {
+                config: config.clone(),
+            };
+            self.apply(&introduce);
+            batch.push(introduce);
+        }
     }
 
     pub(crate) fn apply(&mut self, op: &Op) {
