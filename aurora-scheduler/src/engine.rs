@@ -1475,10 +1475,19 @@ impl Engine {
         }
     }
 
+    /// The live hosts for a preemption search; kept until hosts change, as searches may run
+    /// round after round for a task that waits.
     fn placement_hosts(&mut self) -> Arc<Vec<PlacementHost>> {
         if let Some(hosts) = &self.hosts_cache {
             return Arc::clone(hosts);
         }
+        let hosts = Arc::new(self.live_hosts());
+        self.hosts_cache = Some(Arc::clone(&hosts));
+        hosts
+    }
+
+    /// The live hosts, in name order (the order first fit tries them).
+    fn live_hosts(&self) -> Vec<PlacementHost> {
         // Sized up front: grown by doubling, a cache of 100,000 hosts would leave its
         // intermediate buffers in the allocator and up to twice its size in slack.
         let mut hosts: Vec<PlacementHost> = Vec::with_capacity(self.state.hosts.len());
@@ -1497,8 +1506,6 @@ impl Engine {
                     maintenance: self.state.maintenance_of(&h.host),
                 }),
         );
-        let hosts = Arc::new(hosts);
-        self.hosts_cache = Some(Arc::clone(&hosts));
         hosts
     }
 
@@ -1512,7 +1519,8 @@ impl Engine {
             return 0;
         }
         if self.view.is_none() {
-            let hosts = self.placement_hosts();
+            // Built for the view and dropped: the view holds what placement needs.
+            let hosts = self.live_hosts();
             let assigned: Vec<&ScheduledTask> = self.state.slave_assigned().map(|t| &**t).collect();
             self.view = Some(ClusterView::build(&hosts, &assigned, self.config.placement));
         }
