@@ -1079,16 +1079,32 @@ impl Value {
                             format!("{}[{}] is required.", self.ty.name(), f.name()),
                         )),
                         None => {}
-                        Some(v) => v
-                            .scoped(&scopes)
-                            .check_all_into(join(&path, f.name()), out)?,
+                        // A scalar is checked in place; its path is built only if it fails.
+                        Some(v) => match &*v.node {
+                            Node::Scalar(s) => {
+                                if let TypeCheck::Failed(m) = v.check_scalar(s, Some(&scopes))? {
+                                    out.push((join(&path, f.name()), m));
+                                }
+                            }
+                            _ => v
+                                .scoped(&scopes)
+                                .check_all_into(join(&path, f.name()), out)?,
+                        },
                     }
                 }
             }
             Node::List(items) => {
                 for (i, v) in items.iter().enumerate() {
-                    v.scoped(&self.chain)
-                        .check_all_into(format!("{path}[{i}]"), out)?;
+                    match &*v.node {
+                        Node::Scalar(s) => {
+                            if let TypeCheck::Failed(m) = v.check_scalar(s, Some(&self.chain))? {
+                                out.push((format!("{path}[{i}]"), m));
+                            }
+                        }
+                        _ => v
+                            .scoped(&self.chain)
+                            .check_all_into(format!("{path}[{i}]"), out)?,
+                    }
                 }
             }
             Node::Map(pairs) => {
