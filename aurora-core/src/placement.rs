@@ -11,11 +11,14 @@
 //! failing one stops evaluation), then `limit:N` constraints, then resources (cpu, ram, disk,
 //! ports), where every task also pays the executor's overhead ([`PlacementConfig`]).
 //!
-//! Speed: attribute names and values are interned once per round, pending tasks with identical
-//! configurations are placed as one group, and a group never looks at a host twice. Within a
+//! Speed: the hosts (attribute names and values interned), their free capacity and the `limit`
+//! counts live in a [`ClusterView`] that a scheduler keeps up to date task by task, so a round
+//! costs what its pending tasks need, not a rebuild of the cluster; the round keeps what it
+//! takes apart from the view, which it only reads. Pending tasks with identical
+//! configurations are placed as one group, and a group never looks at a host twice: within a
 //! round free resources only shrink and `limit` counts only grow, so a host that cannot take a
-//! task of a group cannot take any later task of that group either; each group therefore scans
-//! the hosts at most once, whatever its size.
+//! task of a group cannot take any later task of that group either. A summary of the most free
+//! cpu and ram per block of 64 hosts lets the scan skip full blocks.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::ops::RangeInclusive;
