@@ -188,7 +188,7 @@ pub(crate) struct Engine {
     pub(crate) state: State,
     config: EngineConfig,
     /// Hosts whose executor is alive, with the time they were last heard from.
-    live: HashMap<String, i64>,
+    live: HashMap<Arc<str>, i64>,
     /// Kills to deliver that the task's state does not imply (zombies, unknown tasks), by
     /// host; dropped once the executor stops reporting the task.
     kill_requests: BTreeMap<String, BTreeSet<TaskId>>,
@@ -242,7 +242,7 @@ impl Engine {
     /// Wraps recovered state; every known host counts as alive from `now` so that executors
     /// get a full timeout to come back after a scheduler restart.
     pub(crate) fn new(state: State, config: EngineConfig, now: i64) -> Engine {
-        let live = state.hosts.keys().map(|h| (h.to_string(), now)).collect();
+        let live = state.hosts.keys().map(|h| (Arc::clone(h), now)).collect();
         let usage = Usage::of(&state);
         let mut engine = Engine {
             state,
@@ -1056,7 +1056,7 @@ impl Engine {
         self.reservations.clear();
         self.hosts_changed();
         for h in self.state.hosts.keys() {
-            self.live.entry(h.to_string()).or_insert(now);
+            self.live.entry(Arc::clone(h)).or_insert(now);
         }
         self.executors_due_ms = i64::MIN;
         self.recompute_throttles();
@@ -1109,7 +1109,13 @@ impl Engine {
         }
         let due = now.saturating_add(ms(self.config.executor_timeout_ms));
         self.executors_due_ms = self.executors_due_ms.min(due);
-        if self.live.insert(req.host.clone(), now).is_none() {
+        // Keyed by the record's own name, so that liveness costs no copy of it.
+        let name = self
+            .state
+            .hosts
+            .get_key_value(req.host.as_str())
+            .map_or_else(|| Arc::from(req.host.as_str()), |(k, _)| Arc::clone(k));
+        if self.live.insert(name, now).is_none() {
             self.hosts_changed();
         }
         // Reconcile what the executor holds (tasks it lacks are LOST), then place right away
@@ -1133,7 +1139,9 @@ impl Engine {
                 ),
             ));
         }
-        self.live.insert(host.to_owned(), now);
+        if let Some(seen) = self.live.get_mut(host) {
+            *seen = now;
+        }
         self.reconcile(host, &req.tasks, now);
         Ok(self.work(host, &req.tasks, now))
     }
@@ -1334,11 +1342,14 @@ impl Engine {
         self.executors_due_ms = due;
         for host in dead {
             self.live.remove(&host);
-            self.kill_requests.remove(&host);
-            self.kill_retries.remove(&host);
+            self.kill_requests.remove(&*host);
+            self.kill_retries.remove(&*host);
             self.hosts_changed();
             self.counters.executors_timed_out += 1;
-            tracing::warn!(host, "executor missed heartbeats; its tasks are lost");
+            tracing::warn!(
+                host = &*host,
+                "executor missed heartbeats; its tasks are lost"
+            );
             let ids: Vec<TaskId> = self.state.tasks_on(&host).map(|t| t.id().clone()).collect();
             for id in ids {
                 self.change(
