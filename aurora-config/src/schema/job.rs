@@ -208,15 +208,25 @@ pub struct EvaluatedJob {
     pub job_key: String,
     /// The job's `json_dumps()`: defaults filled, interpolated as far as possible.
     pub raw_json: Json,
-    /// The executor payload: the job without `update_config` and `instances`, with
-    /// `{{mesos.*}}`/`{{thermos.*}}` refs left as text, as Python's `json.dumps` writes it.
-    pub executor_data: String,
-    /// The same payload as JSON.
-    pub executor_json: Json,
     /// Port names the scheduler must allocate, sorted.
     pub ports: Vec<String>,
     /// References still unbound in the job (`{{thermos.ports[http]}}`, ...), sorted.
     pub unbound: Vec<String>,
+    /// The executor payload, rendered on demand (most callers only need `raw_json`).
+    payload: Value,
+}
+
+impl EvaluatedJob {
+    /// The executor payload: the job without `update_config` and `instances`, with
+    /// `{{mesos.*}}`/`{{thermos.*}}` refs left as text, as Python's `json.dumps` writes it.
+    pub fn executor_data(&self) -> Result<String, EvalError> {
+        self.payload.json_dumps()
+    }
+
+    /// The executor payload as JSON.
+    pub fn executor_json(&self) -> Result<Json, EvalError> {
+        self.payload.to_json()
+    }
 }
 
 fn allowed_unbound(r: &Ref) -> bool {
@@ -294,7 +304,7 @@ impl Fields<'_> {
 /// let ev = evaluate_job(&job).unwrap();
 /// assert_eq!(ev.job_key, "devcluster/www-data/prod/hello");
 /// assert_eq!(ev.raw_json["task"]["name"], "hello");
-/// assert!(ev.executor_json.get("update_config").is_none());
+/// assert!(ev.executor_json().unwrap().get("update_config").is_none());
 ///
 /// let bad = load_job_json(r#"{"role": "r", "environment": "qa"}"#).unwrap();
 /// let problems = evaluate_job(&bad).unwrap_err();
@@ -380,12 +390,6 @@ pub fn evaluate_job(job: &Value) -> Result<EvaluatedJob, Vec<ConfigProblem>> {
                 message: e.to_string(),
             }]
         })?;
-    let executor_data = payload.json_dumps().map_err(to_problem)?;
-    // The payload's JSON is its text parsed, unless the text holds what JSON cannot (NaN).
-    let executor_json = match serde_json::from_str(&executor_data) {
-        Ok(json) => json,
-        Err(_) => payload.to_json().map_err(to_problem)?,
-    };
     let key = ["cluster", "role", "environment", "name"]
         .iter()
         .map(|f| fields.text(f).unwrap_or_default())
@@ -397,10 +401,9 @@ pub fn evaluate_job(job: &Value) -> Result<EvaluatedJob, Vec<ConfigProblem>> {
     Ok(EvaluatedJob {
         job_key: key,
         raw_json,
-        executor_data,
-        executor_json,
         ports,
         unbound,
+        payload,
     })
 }
 

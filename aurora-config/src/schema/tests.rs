@@ -225,9 +225,10 @@ fn evaluation_of_a_good_job() {
         ev.raw_json["task"]["processes"][0]["cmdline"],
         "echo www-data"
     );
-    assert!(ev.executor_json.get("instances").is_none());
+    assert!(ev.executor_json().unwrap().get("instances").is_none());
     assert!(
-        ev.executor_data
+        ev.executor_data()
+            .unwrap()
             .starts_with(r#"{"name": "hello", "role": "www-data""#)
     );
     // Standard bindings: mesos.role, mesos.cluster and thermos.user.
@@ -370,6 +371,9 @@ fn escapes_are_read_again_as_aurora_0_6_reads_them() {
     let ev = evaluate_job(&j).unwrap();
     let cmdline = "echo hello 7 {{thermos.ports[http]}}";
     assert_eq!(ev.raw_json["task"]["processes"][0]["cmdline"], cmdline);
-    assert_eq!(ev.executor_json["task"]["processes"][0]["cmdline"], cmdline);
+    assert_eq!(
+        ev.executor_json().unwrap()["task"]["processes"][0]["cmdline"],
+        cmdline
+    );
     assert_eq!(ev.ports, vec!["http".to_string()]);
 }
