@@ -314,52 +314,55 @@ impl Engine {
         match op {
             Op::SaveTasks { tasks } => {
                 let timeout = self.config.lifecycle.transient_state_timeout_ms;
+                // An op may save one task twice: the second replaces the first.
+                let mut earlier: HashMap<&TaskId, &ScheduledTask> = HashMap::new();
                 for t in tasks {
-                    if let Some(old) = self.state.tasks.get(t.id()) {
+                    let old = earlier
+                        .get(t.id())
+                        .copied()
+                        .or_else(|| self.state.tasks.get(t.id()).map(|o| &**o));
+                    if let Some(old) = old {
                         self.usage.add(old, -1);
+                        if let Some(view) = &mut self.view {
+                            view.release(old);
+                        }
                     }
                     self.usage.add(t, 1);
+                    if let Some(view) = &mut self.view {
+                        view.charge(t);
+                    }
                     if is_transient(t.status)
                         && let Some(e) = t.task_events.last()
                     {
                         let due = e.timestamp_ms.saturating_add(timeout);
                         self.transient_due_ms = self.transient_due_ms.min(due);
                     }
+                    if tasks.len() > 1 {
+                        earlier.insert(t.id(), t);
+                    }
                 }
             }
             Op::RemoveTasks { ids } => {
+                let mut removed: BTreeSet<&TaskId> = BTreeSet::new();
                 for id in ids {
+                    if !removed.insert(id) {
+                        continue;
+                    }
                     if let Some(old) = self.state.tasks.get(id) {
                         self.usage.add(old, -1);
+                        if let Some(view) = &mut self.view {
+                            view.release(old);
+                        }
                     }
                 }
             }
-            Op::Restore { .. } => self.transient_due_ms = i64::MIN,
-            _ => {}
-        }
-        let Some(view) = &mut self.view else {
-            return;
-        };
-        match op {
-            Op::SaveTasks { tasks } => {
-                for t in tasks {
-                    if let Some(old) = self.state.tasks.get(t.id()) {
-                        view.release(old);
-                    }
-                    view.charge(t);
-                }
+            Op::Restore { .. } => {
+                self.transient_due_ms = i64::MIN;
+                self.hosts_changed();
             }
-            Op::RemoveTasks { ids } => {
-                for id in ids {
-                    if let Some(old) = self.state.tasks.get(id) {
-                        view.release(old);
-                    }
-                }
+            Op::SaveHost { .. } | Op::RemoveHost { .. } | Op::SaveMaintenance { .. } => {
+                self.hosts_changed();
             }
-            Op::SaveHost { .. }
-            | Op::RemoveHost { .. }
-            | Op::SaveMaintenance { .. }
-            | Op::Restore { .. } => self.hosts_changed(),
             _ => {}
         }
     }

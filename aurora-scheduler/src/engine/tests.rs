@@ -1220,3 +1220,93 @@ fn a_job_and_its_instances_share_one_config_and_a_canary_adds_a_second() {
     assert_eq!(h.engine.state.configs.len(), 1);
     h.assert_replay_matches();
 }
+
+/// Checks what the engine keeps up to date task by task against the same computed afresh:
+/// quota usage per role, and placement (a probe task of every job placed by the kept view
+/// and by a view built from the state now).
+fn assert_kept_up_to_date(e: &mut Engine) {
+    let mut usage: BTreeMap<(&str, bool), (f64, u64, u64)> = BTreeMap::new();
+    for t in e.state.tasks.values().filter(|t| t.status.is_active()) {
+        let c = &t.assigned_task.task;
+        let u = usage
+            .entry((t.job().role(), consumes_quota(c)))
+            .or_default();
+        u.0 += c.resources.cpu;
+        u.1 += c.resources.ram_bytes;
+        u.2 += c.resources.disk_bytes;
+    }
+    for ((role, prod), (cpu, ram, disk)) in &usage {
+        let (p, o) = e.usage.of_role(role);
+        let kept = if *prod { p } else { o };
+        assert!(
+            (kept.cpu - cpu).abs() < 1e-9,
+            "{role} cpu {kept:?} vs {cpu}"
+        );
+        assert_eq!((kept.ram_bytes, kept.disk_bytes), (*ram, *disk), "{role}");
+    }
+    let configs: Vec<SharedTaskConfig> = e
+        .state
+        .jobs
+        .values()
+        .map(|j| j.task_config.clone())
+        .collect();
+    let probes: Vec<ScheduledTask> = configs
+        .iter()
+        .map(|c| {
+            let mut t = e.new_task(c, 99, 0);
+            t.status = ScheduleStatus::Pending;
+            t
+        })
+        .collect();
+    let probes: Vec<&ScheduledTask> = probes.iter().collect();
+    let none = BTreeMap::new();
+    let assigned: Vec<&ScheduledTask> = e.state.slave_assigned().map(|t| &**t).collect();
+    let fresh = ClusterView::build(&e.live_hosts(), &assigned, e.config.placement);
+    if let Some(view) = &e.view {
+        assert_eq!(view.place(&probes, &none), fresh.place(&probes, &none));
+    }
+}
+
+#[test]
+fn the_placement_view_and_quota_usage_follow_every_change() {
+    let mut h = Harness::new();
+    h.set_quota(100.0);
+    h.register("h1");
+    h.register("h2");
+    let web = h.create("web", 2, many_per_host);
+    let prod = h.create("api", 2, |t| {
+        t.production = true;
+        t.resources.cpu = 0.5;
+    });
+    h.run(|e, now| e.schedule(now));
+    assert!(h.engine.view.is_some(), "a round builds the view");
+    assert_kept_up_to_date(&mut h.engine);
+    for id in web.iter().chain(&prod) {
+        let host = h.task(id).assigned_task.slave_host.clone().unwrap();
+        h.status(&host, id, Running);
+    }
+    assert_kept_up_to_date(&mut h.engine);
+    // A finished service is replaced; a killed job gives its hosts back.
+    let host = h.task(&web[0]).assigned_task.slave_host.clone().unwrap();
+    h.status(&host, &web[0], Finished);
+    h.run(|e, now| e.schedule(now));
+    assert_kept_up_to_date(&mut h.engine);
+    let key = ids_job(&h, &prod[0]);
+    h.run(|e, now| {
+        e.kill_job(
+            key.role(),
+            key.environment(),
+            key.name(),
+            KillRequest::default(),
+            now,
+        )
+    })
+    .unwrap();
+    for id in &prod {
+        let host = h.task(id).assigned_task.slave_host.clone().unwrap();
+        h.status(&host, id, Killed);
+    }
+    h.run(|e, now| e.schedule(now));
+    assert_kept_up_to_date(&mut h.engine);
+    h.assert_replay_matches();
+}
