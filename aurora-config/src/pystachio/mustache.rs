@@ -292,6 +292,69 @@ fn finish_from(src: &str, pieces: &[Piece], cache: &[(Ref, Option<Arc<str>>)]) -
     Resolved { text, unbound }
 }
 
+/// What a pass found for `r` (`None`: not found or not looked up).
+fn cached<'a>(cache: &'a [(Ref, Option<Arc<str>>)], r: &Ref) -> Option<&'a Arc<str>> {
+    cache
+        .iter()
+        .find(|(k, _)| k == r)
+        .and_then(|(_, v)| v.as_ref())
+}
+
+/// The length of `push_tag`'s rendering of `r`.
+fn tag_len(r: &Ref) -> usize {
+    let inner: usize = r
+        .components()
+        .iter()
+        .enumerate()
+        .map(|(i, c)| match c {
+            super::refs::Component::Deref(v) => v.len() + usize::from(i > 0),
+            super::refs::Component::Index(v) => v.len() + 2,
+        })
+        .sum();
+    inner + 4
+}
+
+/// The pieces of the text a pass wrote over `pieces` (with `cache` holding what each ref
+/// became), derived without splitting that text again; `None` when a substituted value has
+/// braces outside complete tags, so only splitting the text can tell its pieces.
+fn next_pieces(pieces: &[Piece], cache: &[(Ref, Option<Arc<str>>)]) -> Option<Vec<Piece>> {
+    let mut next = Vec::with_capacity(pieces.len() + 4);
+    let mut base = 0;
+    for p in pieces {
+        match p {
+            Piece::Lit(a, b) => {
+                next.push(Piece::Lit(base, base + (b - a)));
+                base += b - a;
+            }
+            Piece::Esc(a, b) => {
+                let start = base + 3;
+                next.push(Piece::Esc(start, start + (b - a)));
+                base = start + (b - a) + 2;
+            }
+            Piece::Ref(r) => match cached(cache, r) {
+                Some(t) => {
+                    if !has_brace(t) {
+                        next.push(Piece::Lit(base, base + t.len()));
+                    } else {
+                        let sub = split_cached(t).ok().filter(|sub| !sub.lit_braces)?;
+                        next.extend(sub.pieces.iter().map(|q| match q {
+                            Piece::Lit(a, b) => Piece::Lit(base + a, base + b),
+                            Piece::Esc(a, b) => Piece::Esc(base + a, base + b),
+                            Piece::Ref(r) => Piece::Ref(r.clone()),
+                        }));
+                    }
+                    base += t.len();
+                }
+                None => {
+                    next.push(Piece::Ref(r.clone()));
+                    base += tag_len(r);
+                }
+            },
+        }
+    }
+    Some(next)
+}
+
 /// Resolves a template iteratively: each pass substitutes every reference the lookup finds,
 /// and the substituted text is split again, until a pass finds nothing. The lookup returns the
 /// rendered text of what a reference names; its results are cached for the whole call.
@@ -312,24 +375,10 @@ pub(crate) fn resolve(
         let mut progress = false;
         let mut value_braces = false;
         let mut unresolved = false;
-        // The next pass's pieces, built alongside the text while that is possible: when every
-        // brace sits inside a complete tag of its own piece, splitting the joined text gives
-        // the pieces' splits joined, so the text need not be scanned and parsed again.
-        let mut next: Vec<Piece> = Vec::with_capacity(pieces.len() + 4);
-        let mut next_ok = !lit_braces;
         for p in pieces.iter() {
             match p {
-                Piece::Lit(a, b) => {
-                    if next_ok {
-                        next.push(Piece::Lit(out.len(), out.len() + (b - a)));
-                    }
-                    out.push_str(&cur[*a..*b]);
-                }
+                Piece::Lit(a, b) => out.push_str(&cur[*a..*b]),
                 Piece::Esc(a, b) => {
-                    if next_ok {
-                        let start = out.len() + 3;
-                        next.push(Piece::Esc(start, start + (b - a)));
-                    }
                     out.push_str("{{&");
                     out.push_str(&cur[*a..*b]);
                     out.push_str("}}");
@@ -346,32 +395,11 @@ pub(crate) fn resolve(
                     match &cache[at].1 {
                         Some(t) => {
                             progress = true;
-                            let braces = has_brace(t);
-                            value_braces |= braces;
-                            if next_ok {
-                                let base = out.len();
-                                if !braces {
-                                    next.push(Piece::Lit(base, base + t.len()));
-                                } else {
-                                    match split_cached(t) {
-                                        Ok(sub) if !sub.lit_braces => {
-                                            next.extend(sub.pieces.iter().map(|q| match q {
-                                                Piece::Lit(a, b) => Piece::Lit(base + a, base + b),
-                                                Piece::Esc(a, b) => Piece::Esc(base + a, base + b),
-                                                Piece::Ref(r) => Piece::Ref(r.clone()),
-                                            }));
-                                        }
-                                        _ => next_ok = false,
-                                    }
-                                }
-                            }
+                            value_braces |= has_brace(t);
                             out.push_str(t);
                         }
                         None => {
                             unresolved = true;
-                            if next_ok {
-                                next.push(Piece::Ref(r.clone()));
-                            }
                             push_tag(&mut out, r);
                         }
                     }
@@ -396,15 +424,28 @@ pub(crate) fn resolve(
             // No brace anywhere but in this pass's own tags: the next pass would see exactly
             // the unresolved refs again (cached misses) and stop, so finish now.
             let escapes = pieces.iter().any(|p| matches!(p, Piece::Esc(..)));
-            if !unresolved && !escapes {
-                return Ok(Resolved {
-                    text: out,
-                    unbound: Vec::new(),
-                });
+            if escapes {
+                return Ok(finish_from(&cur, &pieces, &cache));
             }
-            return Ok(finish_from(&cur, &pieces, &cache));
+            // Without escapes, this pass's text is the final text: only the refs left are
+            // to report, in textual order.
+            let unbound = if unresolved {
+                pieces
+                    .iter()
+                    .filter_map(|p| match p {
+                        Piece::Ref(r) if cached(&cache, r).is_none() => Some(r.clone()),
+                        _ => None,
+                    })
+                    .collect()
+            } else {
+                Vec::new()
+            };
+            return Ok(Resolved { text: out, unbound });
         }
-        if next_ok {
+        // When every brace sits inside a complete tag of its own piece, splitting the joined
+        // text gives the pieces' splits joined, so the text need not be scanned and parsed
+        // again.
+        if !lit_braces && let Some(next) = next_pieces(&pieces, &cache) {
             let has_refs = next.iter().any(|p| matches!(p, Piece::Ref(_)));
             if !has_refs {
                 return Ok(render_final(&out, &next));
@@ -540,5 +581,75 @@ pub fn resolve_text<E>(
         (_, Some(e)) => Err(ResolveError::Lookup(e)),
         (Ok(r), None) => Ok((r.text, r.unbound)),
         (Err(e), None) => Err(ResolveError::Eval(e)),
+    }
+}
+
+#[cfg(test)]
+mod next_pass_tests {
+    use super::*;
+
+    /// Renders one pass the way `resolve` does, for comparing with `next_pieces`.
+    fn pass(src: &str, pieces: &[Piece], cache: &[(Ref, Option<Arc<str>>)]) -> String {
+        let mut out = String::new();
+        for p in pieces {
+            match p {
+                Piece::Lit(a, b) => out.push_str(&src[*a..*b]),
+                Piece::Esc(a, b) => {
+                    out.push_str("{{&");
+                    out.push_str(&src[*a..*b]);
+                    out.push_str("}}");
+                }
+                Piece::Ref(r) => match cached(cache, r) {
+                    Some(t) => out.push_str(t),
+                    None => push_tag(&mut out, r),
+                },
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn derived_pieces_are_the_split_of_the_written_text() {
+        let src = "a {{x}} b {{&esc}} {{y.z[1]}} {{w}}-{{x}}";
+        let tpl = split(src).unwrap();
+        let bound = |name: &str, v: Option<&str>| (Ref::parse(name).unwrap(), v.map(Arc::from));
+        let cache = vec![
+            bound("x", Some("{{p.q}}!")),
+            bound("y.z[1]", None),
+            bound("w", Some("plain")),
+        ];
+        let out = pass(src, &tpl.pieces, &cache);
+        assert_eq!(out, "a {{p.q}}! b {{&esc}} {{y.z[1]}} plain-{{p.q}}!");
+        let derived = next_pieces(&tpl.pieces, &cache).unwrap();
+        let split_again = split(&out).unwrap();
+        // The derived pieces may cut literal text where the split does not; what each piece
+        // covers must agree.
+        let text = |ps: &[Piece]| -> Vec<String> {
+            ps.iter()
+                .map(|p| match p {
+                    Piece::Lit(a, b) => format!("lit {}", &out[*a..*b]),
+                    Piece::Esc(a, b) => format!("esc {}", &out[*a..*b]),
+                    Piece::Ref(r) => format!("ref {}", r.address()),
+                })
+                .collect()
+        };
+        let joined = |v: Vec<String>| {
+            let mut merged: Vec<String> = Vec::new();
+            for s in v {
+                match (merged.last_mut(), s.strip_prefix("lit ")) {
+                    (Some(last), Some(rest)) if last.starts_with("lit ") => last.push_str(rest),
+                    _ => merged.push(s),
+                }
+            }
+            merged
+        };
+        assert_eq!(joined(text(&derived)), joined(text(&split_again.pieces)));
+        // A value with a brace outside a tag can only be split.
+        let odd = vec![
+            bound("x", Some("{ {{q}")),
+            bound("y.z[1]", None),
+            bound("w", None),
+        ];
+        assert!(next_pieces(&tpl.pieces, &odd).is_none());
     }
 }
