@@ -586,9 +586,9 @@ impl ClusterView {
 #[derive(Debug)]
 pub(crate) struct Round<'v, 't> {
     pub(crate) view: &'v ClusterView,
-    /// For each host, where its free capacity of this round is in `free`, or `u32::MAX`
-    /// while it is the view's.
-    touched: Vec<u32>,
+    /// The hosts this round took from, with where their free capacity now is in `free`
+    /// (a map, not a vector as long as the cluster: a round touches few hosts).
+    touched: FastMap<usize, usize>,
     free: Vec<Free>,
     /// Tasks placed this round, per (job, attribute name, attribute value).
     counts: LimitCounts,
@@ -598,13 +598,11 @@ pub(crate) struct Round<'v, 't> {
     reserved: Vec<usize>,
 }
 
-const UNTOUCHED: u32 = u32::MAX;
-
 impl<'v, 't> Round<'v, 't> {
     pub(crate) fn new(view: &'v ClusterView) -> Round<'v, 't> {
         Round {
             view,
-            touched: vec![UNTOUCHED; view.slots.len()],
+            touched: FastMap::default(),
             free: Vec::new(),
             counts: LimitCounts::default(),
             new_jobs: FastMap::default(),
@@ -638,18 +636,18 @@ impl<'v, 't> Round<'v, 't> {
     }
 
     pub(crate) fn free(&self, h: usize) -> &Free {
-        match self.touched[h] {
-            UNTOUCHED => &self.view.free[h],
-            i => &self.free[i as usize],
+        match self.touched.get(&h) {
+            None => &self.view.free[h],
+            Some(&i) => &self.free[i],
         }
     }
 
     fn free_mut(&mut self, h: usize) -> &mut Free {
-        if self.touched[h] == UNTOUCHED {
-            self.touched[h] = u32::try_from(self.free.len()).unwrap_or(UNTOUCHED);
+        let next = self.free.len();
+        let i = *self.touched.entry(h).or_insert(next);
+        if i == next {
             self.free.push(self.view.free[h].clone());
         }
-        let i = self.touched[h] as usize;
         &mut self.free[i]
     }
 
