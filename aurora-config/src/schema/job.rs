@@ -619,13 +619,47 @@ enum PortTarget {
     Named(String),
 }
 
-fn compute_ports(f: &Fields<'_>, task: Option<&Value>, pr: &mut Problems) -> Vec<String> {
-    let mut referenced = Vec::new();
-    if let Some(t) = task
-        && let Ok((_, unbound)) = t.interpolate()
-    {
-        referenced.extend(unbound.iter().filter_map(port_ref));
+/// The references of the tags left in an interpolated value's text, each once, in order: what
+/// interpolating it again reports unbound, since they did not resolve in wider scopes.
+fn tag_refs(v: &Value, out: &mut Vec<Ref>) {
+    // A choice holds the alternative it resolved to.
+    if let Some(Raw::Value(inner)) = v.scalar_raw() {
+        return tag_refs(inner, out);
     }
+    if let Some(Raw::Str(text)) = v.scalar_raw() {
+        if text.contains("{{")
+            && let Ok(segments) = crate::pystachio::segments(text, false)
+        {
+            for s in segments {
+                if let crate::pystachio::Segment::Ref(r) = s
+                    && !out.contains(&r)
+                {
+                    out.push(r);
+                }
+            }
+        }
+        return;
+    }
+    for e in v.elements() {
+        tag_refs(e, out);
+    }
+    for (k, e) in v.pairs() {
+        tag_refs(k, out);
+        tag_refs(e, out);
+    }
+    for f in v.ty().fields() {
+        if let Some(e) = v.raw_field(f.name()) {
+            tag_refs(e, out);
+        }
+    }
+}
+
+fn compute_ports(f: &Fields<'_>, task: Option<&Value>, pr: &mut Problems) -> Vec<String> {
+    let mut refs = Vec::new();
+    if let Some(t) = task {
+        tag_refs(t, &mut refs);
+    }
+    let referenced: Vec<String> = refs.iter().filter_map(port_ref).collect();
     for r in referenced.iter() {
         if !r
             .chars()
