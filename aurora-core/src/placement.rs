@@ -361,8 +361,13 @@ pub struct ClusterView {
     blocks: Vec<BlockMax>,
     jobs: FastMap<JobKey, u32>,
     counts: LimitCounts,
+    /// Whether `limit` counts are kept for every job, or only for those in `jobs` already
+    /// (a view built for one plan needs only the jobs of its pending tasks).
+    count_all_jobs: bool,
     /// The interned name of the `dedicated` attribute, once a host has it.
     dedicated: Option<u32>,
+    /// While charging a batch of tasks, the block summary is recomputed once at the end.
+    defer_blocks: bool,
 }
 
 const CPU_EPSILON: f64 = 1e-9;
@@ -380,7 +385,9 @@ impl ClusterView {
             blocks: Vec::new(),
             jobs: FastMap::default(),
             counts: LimitCounts::default(),
+            count_all_jobs: true,
             dedicated: None,
+            defer_blocks: false,
         }
     }
 
@@ -390,14 +397,41 @@ impl ClusterView {
         assigned: &[&ScheduledTask],
         config: PlacementConfig,
     ) -> ClusterView {
+        ClusterView::build_with(ClusterView::new(config), hosts, assigned)
+    }
+
+    /// A view for one plan, keeping `limit` counts only for the jobs of `pending`.
+    pub(crate) fn build_for<'p>(
+        hosts: &[PlacementHost],
+        assigned: &[&ScheduledTask],
+        config: PlacementConfig,
+        pending: impl IntoIterator<Item = &'p ScheduledTask>,
+    ) -> ClusterView {
         let mut view = ClusterView::new(config);
+        view.count_all_jobs = false;
+        for t in pending {
+            view.job_id(t.job());
+        }
+        ClusterView::build_with(view, hosts, assigned)
+    }
+
+    fn build_with(
+        mut view: ClusterView,
+        hosts: &[PlacementHost],
+        assigned: &[&ScheduledTask],
+    ) -> ClusterView {
         view.slots.reserve(hosts.len());
         view.free.reserve(hosts.len());
         for h in hosts {
             view.add_host(h);
         }
+        view.defer_blocks = true;
         for t in assigned {
             view.charge(t);
+        }
+        view.defer_blocks = false;
+        for b in 0..view.blocks.len() {
+            view.update_block(b * BLOCK);
         }
         view
     }
@@ -439,7 +473,7 @@ impl ClusterView {
         if h % BLOCK == 0 {
             self.blocks.push(EMPTY_BLOCK);
         }
-        self.update_block(h);
+        self.raise_block(h);
     }
 
     /// The host `task` holds resources on, if it holds any on a host of the view.
@@ -483,6 +517,7 @@ impl ClusterView {
         let config = self.config;
         let s = f64::from(sign);
         let f = &mut self.free[h];
+        let (cpu_before, ram_before) = (f.cpu, f.ram);
         f.cpu -= s * (res.cpu + config.executor_overhead_cpu);
         let ram = i128::from(res.ram_bytes) + i128::from(config.executor_overhead_ram_bytes);
         f.ram -= i128::from(sign) * ram;
@@ -506,18 +541,45 @@ impl ClusterView {
                 }
             }
         }
-        let job = self.job_id(task.job());
-        for &(n, v) in &self.slots[h].attrs {
-            let key = (job, n, v);
-            let c = self.counts.entry(key).or_default();
-            *c = c.saturating_add_signed(sign);
-            if *c == 0 {
-                self.counts.remove(&key);
+        let job = if self.count_all_jobs {
+            Some(self.job_id(task.job()))
+        } else {
+            self.jobs.get(task.job()).copied()
+        };
+        if let Some(job) = job {
+            for &(n, v) in &self.slots[h].attrs {
+                let key = (job, n, v);
+                let c = self.counts.entry(key).or_default();
+                *c = c.saturating_add_signed(sign);
+                if *c == 0 {
+                    self.counts.remove(&key);
+                }
             }
         }
-        self.update_block(h);
+        if self.defer_blocks {
+            return;
+        }
+        if sign < 0 {
+            self.raise_block(h);
+        } else {
+            // Taking from a host lowers its block's maximum only if it held the maximum.
+            let b = self.blocks[h / BLOCK];
+            if cpu_before >= b.cpu || ram_before >= b.ram {
+                self.update_block(h);
+            }
+        }
     }
 
+    /// Raises the summary of host `h`'s block to its free capacity, which only grew.
+    fn raise_block(&mut self, h: usize) {
+        if self.slots[h].accepts {
+            let b = &mut self.blocks[h / BLOCK];
+            b.cpu = b.cpu.max(self.free[h].cpu);
+            b.ram = b.ram.max(self.free[h].ram);
+        }
+    }
+
+    /// Recomputes the summary of host `h`'s block.
     fn update_block(&mut self, h: usize) {
         let b = h / BLOCK;
         let end = ((b + 1) * BLOCK).min(self.slots.len());
@@ -636,6 +698,9 @@ impl<'v, 't> Round<'v, 't> {
     }
 
     pub(crate) fn free(&self, h: usize) -> &Free {
+        if self.touched.is_empty() {
+            return &self.view.free[h];
+        }
         match self.touched.get(&h) {
             None => &self.view.free[h],
             Some(&i) => &self.free[i],
@@ -654,8 +719,14 @@ impl<'v, 't> Round<'v, 't> {
     /// How many tasks of `job` hold resources on hosts whose attribute `n` is `v`.
     pub(crate) fn count(&self, job: u32, n: u32, v: u32) -> u32 {
         let key = (job, n, v);
-        self.view.counts.get(&key).copied().unwrap_or(0)
-            + self.counts.get(&key).copied().unwrap_or(0)
+        let of = |counts: &LimitCounts| {
+            if counts.is_empty() {
+                0
+            } else {
+                counts.get(&key).copied().unwrap_or(0)
+            }
+        };
+        of(&self.view.counts) + of(&self.counts)
     }
 
     /// The vetoes that do not change during a round: maintenance, dedicated, value constraints.
@@ -990,7 +1061,8 @@ fn fmt_f64(x: f64) -> String {
 /// assert!(plan.assignments.is_empty() && plan.unplaced.is_empty());
 /// ```
 pub fn place(input: &PlacementInput<'_>) -> PlacementPlan {
-    ClusterView::build(input.hosts, input.assigned, input.config)
+    let pending = input.pending.iter().copied();
+    ClusterView::build_for(input.hosts, input.assigned, input.config, pending)
         .place(input.pending, input.reservations)
 }
 

@@ -59,7 +59,7 @@ pub fn can_preempt(pending: &TaskConfig, victim: &TaskConfig) -> bool {
 /// # }
 /// ```
 pub fn find_preemption(input: &PreemptionInput<'_>) -> Option<PreemptionPlan> {
-    let view = ClusterView::build(input.hosts, input.assigned, input.config);
+    let view = ClusterView::build_for(input.hosts, input.assigned, input.config, [input.pending]);
     let mut round = Round::new(&view);
     let config: &TaskConfig = &input.pending.assigned_task.task;
     let job = round.job(&config.job);
