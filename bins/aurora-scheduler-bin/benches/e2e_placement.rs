@@ -1,6 +1,6 @@
 //! End-to-end placement throughput of the real `aurora-scheduler` binary, printing
 //! `BENCH e2e_placements_per_sec_{1k,10k,100k}_hosts` and `BENCH e2e_placements_per_sec` (the
-//! 10k-host figure), each with the published figures it compares with.
+//! 10k-host figure), then an `ANCHOR` line naming the published figures they compare with.
 //!
 //! Run with `cargo bench -p aurora-scheduler-bin --bench e2e_placement` (all three sizes) or
 //! name some: `cargo bench -p aurora-scheduler-bin --bench e2e_placement -- 1k 10k`. The bench
@@ -31,10 +31,12 @@
 //! What is timed: from just before the first `POST /api/jobs` of step 4 (8 in flight at a
 //! time, or `E2E_CREATE_CONCURRENCY`; each is answered once durable) until `/vars.json`
 //! (polled about 100 times over the run, every 2 to 50 ms) counts every one of the N tasks
-//! ASSIGNED. During that
-//! time the executors keep heartbeating at the rate the 30 s interval implies (N/30 per
-//! second), reporting their RUNNING tasks; they do not start the newly assigned tasks, so
-//! those stay ASSIGNED. Registration and the fill are not timed (progress goes to stderr).
+//! ASSIGNED. Meanwhile the executors keep heartbeating at the rate the 30 s interval implies
+//! (N/30 per second, at most 16 in flight, so a slow scheduler gets fewer), reporting their
+//! RUNNING tasks; they do not start the newly assigned tasks, so those stay ASSIGNED.
+//! Registration and the fill are not timed. Progress goes to stderr, and per run a line with
+//! the scheduler's own counters for the timed phase (rounds and their time, storage batches
+//! and write time, snapshots).
 //!
 //! Published figures for comparison (see shared/research/anchors.md; none can run here): Nomad
 //! C1M placed 3,750 containers/s (1,000 jobs × 1,000 tasks on 5,000 clients, 5 servers),
