@@ -22,6 +22,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::ops::RangeInclusive;
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
@@ -305,7 +306,8 @@ pub(crate) struct Need<'a> {
 /// A host of a [`ClusterView`], without its free capacity.
 #[derive(Debug, Clone)]
 struct Slot {
-    name: Box<str>,
+    /// Its name, shared with the index.
+    name: Arc<str>,
     ports: RangeInclusive<u16>,
     accepts: bool,
     /// Its `(name, value)` attribute pairs, interned.
@@ -354,7 +356,7 @@ const EMPTY_BLOCK: BlockMax = BlockMax {
 pub struct ClusterView {
     config: PlacementConfig,
     slots: Vec<Slot>,
-    index: FastMap<Box<str>, usize>,
+    index: FastMap<Arc<str>, usize>,
     names: Interner,
     values: Interner,
     free: Vec<Free>,
@@ -456,9 +458,10 @@ impl ClusterView {
         }
         self.dedicated = self.names.get(DEDICATED_ATTRIBUTE);
         let h = self.slots.len();
-        self.index.insert(host.host.as_str().into(), h);
+        let name: Arc<str> = host.host.as_str().into();
+        self.index.insert(Arc::clone(&name), h);
         self.slots.push(Slot {
-            name: host.host.as_str().into(),
+            name,
             ports: host.ports.clone(),
             accepts: host.maintenance.accepts_tasks(),
             attrs: attrs.into(),
