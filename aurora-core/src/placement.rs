@@ -651,9 +651,11 @@ impl ClusterView {
 #[derive(Debug)]
 pub(crate) struct Round<'v, 't> {
     pub(crate) view: &'v ClusterView,
-    /// The hosts this round took from, with where their free capacity now is in `free`
-    /// (a map, not a vector as long as the cluster: a round touches few hosts).
+    /// The hosts this round took from, with where their free capacity now is in `free`: a
+    /// map while the round touches few hosts, so that a round does not pay for a vector as
+    /// long as the cluster, and such a vector (`u32::MAX` for untouched) once it touches many.
     touched: FastMap<usize, usize>,
+    dense: Vec<u32>,
     free: Vec<Free>,
     /// Tasks placed this round, per (job, attribute name, attribute value).
     counts: LimitCounts,
@@ -668,6 +670,7 @@ impl<'v, 't> Round<'v, 't> {
         Round {
             view,
             touched: FastMap::default(),
+            dense: Vec::new(),
             free: Vec::new(),
             counts: LimitCounts::default(),
             new_jobs: FastMap::default(),
@@ -701,6 +704,12 @@ impl<'v, 't> Round<'v, 't> {
     }
 
     pub(crate) fn free(&self, h: usize) -> &Free {
+        if !self.dense.is_empty() {
+            return match self.dense[h] {
+                u32::MAX => &self.view.free[h],
+                i => &self.free[i as usize],
+            };
+        }
         if self.touched.is_empty() {
             return &self.view.free[h];
         }
@@ -712,7 +721,20 @@ impl<'v, 't> Round<'v, 't> {
 
     fn free_mut(&mut self, h: usize) -> &mut Free {
         let next = self.free.len();
-        let i = *self.touched.entry(h).or_insert(next);
+        if self.dense.is_empty() && next >= 64 && next * 16 >= self.hosts() {
+            self.dense = vec![u32::MAX; self.hosts()];
+            for (&h, &i) in &self.touched {
+                self.dense[h] = u32::try_from(i).unwrap_or(u32::MAX);
+            }
+        }
+        let i = if self.dense.is_empty() {
+            *self.touched.entry(h).or_insert(next)
+        } else {
+            if self.dense[h] == u32::MAX {
+                self.dense[h] = u32::try_from(next).unwrap_or(u32::MAX);
+            }
+            self.dense[h] as usize
+        };
         if i == next {
             self.free.push(self.view.free[h].clone());
         }
@@ -1608,5 +1630,22 @@ mod tests {
                 ),
             ],
         );
+    }
+
+    #[test]
+    fn a_round_that_touches_many_hosts_still_sees_what_it_took() {
+        // Past 64 hosts taken from, a round keeps its capacity in a vector instead of a map.
+        let hosts: Vec<_> = (0..128)
+            .map(|i| host(&format!("h{i:03}"), &format!("r{i}"), 1.0))
+            .collect();
+        let c = &[("host", "limit:2")];
+        let pending: Vec<_> = (0..129).map(|i| task("a", i, 1.0, c)).collect();
+        let mut expect: Vec<String> = (0..128).map(|i| format!("a-{i} -> h{i:03}")).collect();
+        expect.push(
+            "a-128: no host fits: insufficient cpu on 128 of 128 hosts (needs 1, largest free is 0)"
+                .to_owned(),
+        );
+        let expect: Vec<&str> = expect.iter().map(String::as_str).collect();
+        check(&hosts, &[], &pending, &expect);
     }
 }
