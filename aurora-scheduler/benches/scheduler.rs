@@ -382,56 +382,51 @@ fn realistic_job(role: &str, name: &str, instances: u32) -> Value {
 /// Registers `hosts` executors named `host-<i>.<domain>` with rack and zone attributes,
 /// `concurrency` requests at a time so that their commits share fsyncs.
 async fn register_hosts(base: &str, hosts: std::ops::Range<usize>, concurrency: usize) {
-    let mut workers = tokio::task::JoinSet::new();
-    for w in 0..concurrency {
-        let base = base.to_owned();
-        let hosts = hosts.clone();
-        workers.spawn(async move {
-            let client = reqwest::Client::new();
-            for h in hosts.skip(w).step_by(concurrency) {
-                let body = json!({"host": format!("host-{h:06}.cluster.example.com"),
-                    "attributes": {"rack": [format!("rack-{:04}", h / 40)],
-                                   "zone": [format!("zone-{}", h % 3)]},
-                    "resources": {"cpu": 16, "ram_bytes": 64u64 << 30,
-                                  "disk_bytes": 512u64 << 30,
-                                  "ports": {"begin": 31000, "end": 32000}}});
-                let resp = client
-                    .post(format!("{base}/api/executors"))
-                    .json(&body)
-                    .send()
-                    .await
-                    .expect("register");
-                assert!(resp.status().is_success(), "{:?}", resp.text().await);
-            }
-        });
-    }
-    while let Some(done) = workers.join_next().await {
-        done.expect("a registering worker");
-    }
+    let bodies = hosts
+        .map(|h| {
+            json!({"host": format!("host-{h:06}.cluster.example.com"),
+                "attributes": {"rack": [format!("rack-{:04}", h / 40)],
+                               "zone": [format!("zone-{}", h % 3)]},
+                "resources": {"cpu": 16, "ram_bytes": 64u64 << 30,
+                              "disk_bytes": 512u64 << 30,
+                              "ports": {"begin": 31000, "end": 32000}}})
+        })
+        .collect();
+    post_all(base, "/api/executors", bodies, concurrency).await;
 }
 
 /// Creates jobs `concurrency` at a time.
 async fn create_jobs(base: &str, jobs: Vec<Value>, concurrency: usize) {
-    let jobs = std::sync::Arc::new(jobs);
+    post_all(base, "/api/jobs", jobs, concurrency).await;
+}
+
+/// POSTs every body to `path`, `concurrency` requests at a time; each must succeed.
+async fn post_all(base: &str, path: &str, bodies: Vec<Value>, concurrency: usize) {
+    let bodies = std::sync::Arc::new(bodies);
+    let url = format!("{base}{path}");
     let mut workers = tokio::task::JoinSet::new();
     for w in 0..concurrency {
-        let base = base.to_owned();
-        let jobs = std::sync::Arc::clone(&jobs);
+        let url = url.clone();
+        let bodies = std::sync::Arc::clone(&bodies);
         workers.spawn(async move {
             let client = reqwest::Client::new();
-            for job in jobs.iter().skip(w).step_by(concurrency) {
+            for body in bodies.iter().skip(w).step_by(concurrency) {
                 let resp = client
-                    .post(format!("{base}/api/jobs"))
-                    .json(job)
+                    .post(&url)
+                    .json(body)
                     .send()
                     .await
-                    .expect("create");
-                assert!(resp.status().is_success(), "{:?}", resp.text().await);
+                    .unwrap_or_else(|e| panic!("POST {url}: {e}"));
+                assert!(
+                    resp.status().is_success(),
+                    "POST {url}: {:?}",
+                    resp.text().await
+                );
             }
         });
     }
     while let Some(done) = workers.join_next().await {
-        done.expect("a creating worker");
+        done.expect("a posting worker");
     }
 }
 
