@@ -8,7 +8,7 @@ use std::sync::Once;
 
 use aurora_config::pystachio::Value;
 use pyo3::prelude::*;
-use pyo3::types::{PyDict, PyList};
+use pyo3::types::{PyBytes, PyDict, PyList};
 
 use crate::native::PyVal;
 
@@ -16,31 +16,40 @@ include!(concat!(env!("OUT_DIR"), "/embedded.rs"));
 
 const BOOTSTRAP: &str = r#"
 import sys
-import importlib.util
+import marshal
+# The spec class without importing importlib.util (and contextlib with it) at every start.
+from _frozen_importlib import ModuleSpec
 
 class _EmbeddedAurora:
-    """Serves the aurora package from sources compiled into the binary."""
+    """Serves the aurora package from the binary: build-time bytecode, or sources."""
 
-    def __init__(self, sources):
-        self.sources = {name: (is_pkg, src) for name, is_pkg, src in sources}
+    def __init__(self, modules):
+        self.modules = {name: (is_pkg, payload, is_code) for name, is_pkg, payload, is_code in modules}
+        # The modules run from build-time bytecode (tests check the fast path is taken).
+        self.from_bytecode = set()
 
     def find_spec(self, name, path=None, target=None):
-        entry = self.sources.get(name)
+        entry = self.modules.get(name)
         if entry is None:
             return None
-        return importlib.util.spec_from_loader(
-            name, self, origin='<embedded %s>' % name, is_package=entry[0])
+        return ModuleSpec(name, self, origin='<embedded %s>' % name, is_package=entry[0])
 
     def create_module(self, spec):
         return None
 
     def exec_module(self, module):
-        is_pkg, src = self.sources[module.__name__]
+        name = module.__name__
+        is_pkg, payload, is_code = self.modules[name]
         if is_pkg:
             module.__path__ = []
-        exec(compile(src, '<embedded %s>' % module.__name__, 'exec'), module.__dict__)
+        if is_code:
+            code = marshal.loads(payload)
+            self.from_bytecode.add(name)
+        else:
+            code = compile(payload, '<embedded %s>' % name, 'exec')
+        exec(code, module.__dict__)
 
-sys.meta_path.insert(0, _EmbeddedAurora(SOURCES))
+sys.meta_path.insert(0, _EmbeddedAurora(MODULES))
 
 # `site` may not have run (see initialize_without_site): make installed packages importable
 # without processing their .pth files.
@@ -50,6 +59,55 @@ for _dir in site.getsitepackages() + [site.getusersitepackages()]:
         sys.path.append(_dir)
 sys.modules['aurora._native'] = NATIVE
 "#;
+
+/// What the import hook runs for one module.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Payload {
+    /// Marshalled code compiled at build time.
+    Bytecode(&'static [u8]),
+    /// The source, compiled at run time.
+    Source(&'static str),
+}
+
+/// The embedded modules as the interpreter whose magic number is `runtime_magic` can run
+/// them: the build-time bytecode when the same bytecode format compiled it, the sources
+/// otherwise (another Python version, or no interpreter at build time).
+fn payloads(
+    runtime_magic: &[u8],
+    magic: &[u8],
+    sources: &'static [(&'static str, bool, &'static str, &'static [u8])],
+) -> Vec<(&'static str, bool, Payload)> {
+    let bytecode_fits = !magic.is_empty() && magic == runtime_magic;
+    sources
+        .iter()
+        .map(|&(name, is_pkg, source, code)| {
+            let payload = if bytecode_fits && !code.is_empty() {
+                Payload::Bytecode(code)
+            } else {
+                Payload::Source(source)
+            };
+            (name, is_pkg, payload)
+        })
+        .collect()
+}
+
+/// The `(name, is_package, payload, is_bytecode)` tuples the bootstrap's import hook takes.
+fn modules_list<'py>(
+    py: Python<'py>,
+    modules: &[(&'static str, bool, Payload)],
+) -> PyResult<Bound<'py, PyList>> {
+    let list = PyList::empty(py);
+    for &(name, is_pkg, payload) in modules {
+        let item: Bound<'py, PyAny> = match payload {
+            Payload::Bytecode(code) => (name, is_pkg, PyBytes::new(py, code), true)
+                .into_pyobject(py)?
+                .into_any(),
+            Payload::Source(src) => (name, is_pkg, src, false).into_pyobject(py)?.into_any(),
+        };
+        list.append(item)?;
+    }
+    Ok(list)
+}
 
 /// A loaded `.aurora` file: its jobs (as engine values) and its hook objects.
 pub struct ConfigFile {
@@ -146,8 +204,13 @@ pub(crate) fn ensure_interpreter() -> Result<(), String> {
         }
         result = Python::attach(|py| -> PyResult<()> {
             let native = pyo3::wrap_pymodule!(crate::native::_native)(py);
+            let runtime_magic = py
+                .import("_frozen_importlib_external")?
+                .getattr("MAGIC_NUMBER")?
+                .cast_into::<PyBytes>()?;
+            let modules = payloads(runtime_magic.as_bytes(), MAGIC, SOURCES);
             let globals = PyDict::new(py);
-            globals.set_item("SOURCES", SOURCES.to_vec())?;
+            globals.set_item("MODULES", modules_list(py, &modules)?)?;
             globals.set_item("NATIVE", native)?;
             let code = std::ffi::CString::new(BOOTSTRAP)
                 .map_err(|e| pyo3::exceptions::PyValueError::new_err(e.to_string()))?;
@@ -244,4 +307,89 @@ pub fn load_config(path: &Path) -> Result<ConfigFile, LoadError> {
             }
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MODULES: &[(&str, bool, &str, &[u8])] = &[
+        ("pkg", true, "", b"pkg code"),
+        ("pkg.mod", false, "x = 1", b"mod code"),
+        ("pkg.late", false, "y = 2", b""),
+    ];
+
+    #[test]
+    fn bytecode_is_used_when_the_magic_numbers_match() {
+        let got = payloads(b"\xa7\r\r\n", b"\xa7\r\r\n", MODULES);
+        assert_eq!(
+            got,
+            [
+                ("pkg", true, Payload::Bytecode(b"pkg code")),
+                ("pkg.mod", false, Payload::Bytecode(b"mod code")),
+                // A module the build could not compile still runs from its source.
+                ("pkg.late", false, Payload::Source("y = 2")),
+            ]
+        );
+    }
+
+    #[test]
+    fn sources_are_used_when_the_interpreter_differs_or_none_compiled() {
+        let from_source = [
+            ("pkg", true, Payload::Source("")),
+            ("pkg.mod", false, Payload::Source("x = 1")),
+            ("pkg.late", false, Payload::Source("y = 2")),
+        ];
+        // Python 3.12's magic number against 3.11's bytecode.
+        assert_eq!(payloads(b"\xcb\r\r\n", b"\xa7\r\r\n", MODULES), from_source);
+        // No interpreter at build time.
+        assert_eq!(payloads(b"\xa7\r\r\n", b"", MODULES), from_source);
+    }
+
+    /// The finder the bootstrap installed, from Python.
+    const FINDER: &str = "next(f for f in sys.meta_path if type(f).__name__ == '_EmbeddedAurora')";
+
+    #[test]
+    fn the_embedded_package_runs_from_build_time_bytecode() {
+        assert!(!MAGIC.is_empty(), "the build compiled no bytecode");
+        let compiled: Vec<String> = with_python(|py| {
+            py.import("aurora.config.loader")?;
+            let sys = py.import("sys")?;
+            let globals = PyDict::new(py);
+            globals.set_item("sys", sys)?;
+            let code = std::ffi::CString::new(format!("sorted({FINDER}.from_bytecode)"))?;
+            py.eval(&code, Some(&globals), None)?.extract()
+        })
+        .unwrap();
+        for module in ["aurora", "aurora.config.loader", "aurora.pystachio"] {
+            assert!(
+                compiled.iter().any(|m| m == module),
+                "{module} not in {compiled:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_source_fallback_builds_the_same_module() {
+        let from_source = payloads(b"", MAGIC, SOURCES);
+        let same = with_python(|py| {
+            py.import("aurora.pystachio.parsing")?;
+            let globals = PyDict::new(py);
+            globals.set_item("sys", py.import("sys")?)?;
+            globals.set_item("util", py.import("importlib.util")?)?;
+            globals.set_item("MODULES", modules_list(py, &from_source)?)?;
+            let code = std::ffi::CString::new(format!(
+                "finder = type({FINDER})(MODULES)\n\
+                 spec = finder.find_spec('aurora.pystachio.parsing')\n\
+                 module = util.module_from_spec(spec)\n\
+                 spec.loader.exec_module(module)\n\
+                 same = (not finder.from_bytecode and \
+                 sorted(dir(module)) == sorted(dir(sys.modules['aurora.pystachio.parsing'])))\n"
+            ))?;
+            py.run(&code, Some(&globals), None)?;
+            globals.get_item("same")?.map_or(Ok(false), |v| v.extract())
+        })
+        .unwrap();
+        assert!(same, "the module compiled from source differs");
+    }
 }
