@@ -1,8 +1,11 @@
 //! Loading a large `.aurora` file, our engine against pystachio 0.8.10.
 //!
 //! The file defines 400 jobs (100 per environment, 4 environments) built from templates, a
-//! struct profile and an include. Timed: the whole process, interpreter start included, the
-//! best of 10 runs for ours (5 before the anchor's runs, 5 after) and of 3 for the anchor:
+//! struct profile and an include. Timed: the whole process, interpreter start included, each
+//! side's best of the same number of runs, the two sides' runs alternating so that a burst of
+//! other work on the machine falls on both alike. Neither side keeps state between runs: ours
+//! runs the `aurora` package from bytecode compiled when the binary was built, as the anchor
+//! runs pystachio from the `.pyc` files written when it was installed.
 //! - ours: `aurora validate FILE` (the embedded Python loader on the Rust engine: load,
 //!   bind, validate and convert every job);
 //! - the anchor, run beside it: the real pystachio 0.8.10 (`pystachio_load.py`, the Python
@@ -59,35 +62,22 @@ for env in ['prod', 'devel', 'test', 'staging1']:
 
 /// Jobs per environment (four environments).
 const COUNT: usize = 100;
-/// Runs per side: the best run is the least disturbed by other work on the machine, and a
-/// short run needs more tries to find an undisturbed one.
-const OUR_RUNS: usize = 10;
-const THEIR_RUNS: usize = 3;
+/// Runs per side: the best run is the one least disturbed by other work on the machine.
+const RUNS: usize = 5;
 
-/// Runs a command `runs` times; the best wall time and the last output. `Err` says which
-/// command failed and how.
-fn best_of(
-    runs: usize,
-    mut command: impl FnMut() -> Command,
-) -> Result<(Duration, String), String> {
-    let mut best = Duration::MAX;
-    let mut stdout = String::new();
-    for _ in 0..runs {
-        let mut c = command();
-        let start = Instant::now();
-        let out = c.output().map_err(|e| format!("cannot run {c:?}: {e}"))?;
-        let elapsed = start.elapsed();
-        if !out.status.success() {
-            return Err(format!(
-                "{c:?} failed ({}):\n{}",
-                out.status,
-                String::from_utf8_lossy(&out.stderr)
-            ));
-        }
-        best = best.min(elapsed);
-        stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+/// Runs a command once: its wall time and output. `Err` says which command failed and how.
+fn timed(mut c: Command) -> Result<(Duration, String), String> {
+    let start = Instant::now();
+    let out = c.output().map_err(|e| format!("cannot run {c:?}: {e}"))?;
+    let elapsed = start.elapsed();
+    if !out.status.success() {
+        return Err(format!(
+            "{c:?} failed ({}):\n{}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        ));
     }
-    Ok((best, stdout))
+    Ok((elapsed, String::from_utf8_lossy(&out.stdout).into_owned()))
 }
 
 /// Job keys whose interpolated JSON both sides must agree on: the first, a middle and the
@@ -134,19 +124,18 @@ fn run() -> Result<(), String> {
     let keys = sample_keys();
     let mut json_args = vec!["--json".to_owned()];
     json_args.extend(keys.iter().cloned());
-    let (_, theirs) = best_of(1, || pystachio(&json_args))
+    let (_, theirs) = timed(pystachio(&json_args))
         .map_err(|e| format!("{e}\nset PYSTACHIO_PYTHON to a Python with pystachio 0.8.10"))?;
     let theirs: serde_json::Value = serde_json::from_str(&theirs)
         .map_err(|e| format!("the pystachio side printed no JSON ({e}): {theirs}"))?;
     for key in &keys {
-        let (_, ours) = best_of(1, || {
-            let mut c = Command::new(&aurora);
-            c.args(["inspect", key.as_str()])
-                .arg(&config)
-                .arg("--write-json")
-                .env("USER", "bench");
-            c
-        })?;
+        let mut inspect = Command::new(&aurora);
+        inspect
+            .args(["inspect", key.as_str()])
+            .arg(&config)
+            .arg("--write-json")
+            .env("USER", "bench");
+        let (_, ours) = timed(inspect)?;
         let ours: serde_json::Value = serde_json::from_str(&ours)
             .map_err(|e| format!("aurora inspect --write-json printed no JSON ({e}): {ours}"))?;
         if ours != theirs[key.as_str()] {
@@ -163,12 +152,14 @@ fn run() -> Result<(), String> {
         c.arg("validate").arg(&config).env("USER", "bench");
         c
     };
-    // Half of our runs before the anchor and half after, so one burst of other work on the
-    // machine cannot cover them all.
-    let (before, _) = best_of(OUR_RUNS / 2, validate)?;
-    let (theirs, their_out) = best_of(THEIR_RUNS, || pystachio(&[]))?;
-    let (after, our_out) = best_of(OUR_RUNS - OUR_RUNS / 2, validate)?;
-    let ours = before.min(after);
+    let (mut ours, mut theirs) = (Duration::MAX, Duration::MAX);
+    let (mut our_out, mut their_out) = (String::new(), String::new());
+    for _ in 0..RUNS {
+        let (time, out) = timed(validate())?;
+        (ours, our_out) = (ours.min(time), out);
+        let (time, out) = timed(pystachio(&[]))?;
+        (theirs, their_out) = (theirs.min(time), out);
+    }
     let jobs = 4 * COUNT;
     if our_out.lines().count() != jobs || our_out != their_out {
         return Err(format!(
@@ -177,8 +168,8 @@ fn run() -> Result<(), String> {
         ));
     }
     println!(
-        "aurora validate: {:.1} ms (best of {OUR_RUNS}), pystachio 0.8.10: {:.1} ms (best of \
-         {THEIR_RUNS}) for {jobs} jobs",
+        "aurora validate: {:.1} ms, pystachio 0.8.10: {:.1} ms (each the best of {RUNS} \
+         alternating runs) for {jobs} jobs",
         ours.as_secs_f64() * 1e3,
         theirs.as_secs_f64() * 1e3
     );
