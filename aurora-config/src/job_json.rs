@@ -387,7 +387,11 @@ impl JobJson {
 
     /// The payload the executor receives: the job without `instances` and `update_config`.
     pub fn executor_data(&self) -> String {
-        let mut value = self.to_value();
+        Self::executor_data_of(self.to_value())
+    }
+
+    /// [`Self::executor_data`] from the job's [`Self::to_value`].
+    fn executor_data_of(mut value: Value) -> String {
         if let Value::Object(map) = &mut value {
             map.remove("instances");
             map.remove("update_config");
@@ -398,11 +402,13 @@ impl JobJson {
     /// The ports the scheduler must allocate: every `{{thermos.ports[NAME]}}` the task refers
     /// to, plus the announcer's primary port.
     pub fn requested_ports(&self) -> BTreeSet<String> {
+        self.requested_ports_of(&serde_json::to_value(&self.task).unwrap_or(Value::Null))
+    }
+
+    /// [`Self::requested_ports`] given the task as JSON.
+    fn requested_ports_of(&self, task: &Value) -> BTreeSet<String> {
         let mut ports = BTreeSet::new();
-        collect_port_refs(
-            &serde_json::to_value(&self.task).unwrap_or(Value::Null),
-            &mut ports,
-        );
+        collect_port_refs(task, &mut ports);
         if let Some(links) = &self.task_links {
             for link in links.values() {
                 collect_port_refs_in(link, &mut ports);
@@ -550,6 +556,9 @@ impl JobJson {
             .flatten()
             .map(|(k, v)| (k.clone(), rewrite_task_link(v)))
             .collect();
+        // One JSON rendering of the job serves both the port scan and the executor payload.
+        let value = self.to_value();
+        let ports = self.requested_ports_of(value.get("task").unwrap_or(&Value::Null));
         let task_config = TaskConfig {
             job: key.clone(),
             owner: owner.clone(),
@@ -563,13 +572,13 @@ impl JobJson {
                 // Checked above to be positive.
                 ram_bytes: resources.ram.unsigned_abs(),
                 disk_bytes: resources.disk.unsigned_abs(),
-                ports: self.requested_ports(),
+                ports,
             },
             constraints,
             task_links,
             executor_config: ExecutorConfig {
                 name: "AuroraExecutor".to_owned(),
-                data: self.executor_data(),
+                data: Self::executor_data_of(value),
             },
         };
         Ok(ConvertedJob {
@@ -660,6 +669,16 @@ mod tests {
         assert!(data.get("instances").is_none() && data.get("update_config").is_none());
         assert_eq!(data["task"]["processes"][0]["min_duration"], 5);
         assert_eq!(data["name"], "hello");
+    }
+
+    #[test]
+    fn the_conversion_carries_the_same_payload_and_ports_as_the_accessors() {
+        let job = JobJson::from_json_str(HELLO, "hello.json").unwrap();
+        let c = job.to_job_configuration("u", "hello.json").unwrap().job;
+        let t = &c.task_config;
+        // Byte for byte: the payload's key order is part of what the executor receives.
+        assert_eq!(t.executor_config.data, job.executor_data());
+        assert_eq!(t.resources.ports, job.requested_ports());
     }
 
     #[test]
