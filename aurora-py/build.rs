@@ -99,6 +99,8 @@ fn main() {
     let out_dir = PathBuf::from(std::env::var("OUT_DIR").unwrap_or_default());
     let package = root.join("python").join("aurora");
     println!("cargo::rerun-if-changed={}", package.display());
+    // Another interpreter may write other bytecode.
+    println!("cargo::rerun-if-env-changed=PYO3_PYTHON");
     let mut modules = Vec::new();
     collect(&package, "aurora", &mut modules);
 

@@ -1,7 +1,8 @@
-//! The embedded interpreter: the `aurora` package's Python sources are compiled into the
-//! binary and served by an import hook, the native module is registered in-process, and
-//! `.aurora` files are loaded through `aurora.config.loader` (the same code Python users
-//! call).
+//! The embedded interpreter: the `aurora` package is built into the binary (as bytecode
+//! compiled at build time, with its sources as the fallback when the running interpreter
+//! cannot read that bytecode) and served by an import hook, the native module is registered
+//! in-process, and `.aurora` files are loaded through `aurora.config.loader` (the same code
+//! Python users call). Nothing is cached on disk between runs.
 
 use std::path::Path;
 use std::sync::Once;
@@ -69,15 +70,25 @@ enum Payload {
     Source(&'static str),
 }
 
-/// The embedded modules as the interpreter whose magic number is `runtime_magic` can run
-/// them: the build-time bytecode when the same bytecode format compiled it, the sources
-/// otherwise (another Python version, or no interpreter at build time).
+/// What the running interpreter needs to know to choose between bytecode and source.
+#[derive(Debug, Clone, Copy)]
+struct Runtime<'a> {
+    /// Its bytecode's magic number (`importlib.util.MAGIC_NUMBER`).
+    magic: &'a [u8],
+    /// `sys.flags.optimize`: the build compiled at level 0, so under `-O` (which strips
+    /// asserts) the sources are compiled as that level asks.
+    optimize: i64,
+}
+
+/// The embedded modules as `runtime` can run them: the build-time bytecode when the same
+/// bytecode format and optimisation level compiled it, the sources otherwise (another Python
+/// version, `-O`, or no interpreter at build time).
 fn payloads(
-    runtime_magic: &[u8],
+    runtime: Runtime<'_>,
     magic: &[u8],
     sources: &'static [(&'static str, bool, &'static str, &'static [u8])],
 ) -> Vec<(&'static str, bool, Payload)> {
-    let bytecode_fits = !magic.is_empty() && magic == runtime_magic;
+    let bytecode_fits = !magic.is_empty() && magic == runtime.magic && runtime.optimize == 0;
     sources
         .iter()
         .map(|&(name, is_pkg, source, code)| {
@@ -208,7 +219,16 @@ pub(crate) fn ensure_interpreter() -> Result<(), String> {
                 .import("_frozen_importlib_external")?
                 .getattr("MAGIC_NUMBER")?
                 .cast_into::<PyBytes>()?;
-            let modules = payloads(runtime_magic.as_bytes(), MAGIC, SOURCES);
+            let optimize: i64 = py
+                .import("sys")?
+                .getattr("flags")?
+                .getattr("optimize")?
+                .extract()?;
+            let runtime = Runtime {
+                magic: runtime_magic.as_bytes(),
+                optimize,
+            };
+            let modules = payloads(runtime, MAGIC, SOURCES);
             let globals = PyDict::new(py);
             globals.set_item("MODULES", modules_list(py, &modules)?)?;
             globals.set_item("NATIVE", native)?;
@@ -313,6 +333,10 @@ pub fn load_config(path: &Path) -> Result<ConfigFile, LoadError> {
 mod tests {
     use super::*;
 
+    fn runtime(magic: &[u8], optimize: i64) -> Runtime<'_> {
+        Runtime { magic, optimize }
+    }
+
     const MODULES: &[(&str, bool, &str, &[u8])] = &[
         ("pkg", true, "", b"pkg code"),
         ("pkg.mod", false, "x = 1", b"mod code"),
@@ -321,7 +345,7 @@ mod tests {
 
     #[test]
     fn bytecode_is_used_when_the_magic_numbers_match() {
-        let got = payloads(b"\xa7\r\r\n", b"\xa7\r\r\n", MODULES);
+        let got = payloads(runtime(b"\xa7\r\r\n", 0), b"\xa7\r\r\n", MODULES);
         assert_eq!(
             got,
             [
@@ -341,9 +365,16 @@ mod tests {
             ("pkg.late", false, Payload::Source("y = 2")),
         ];
         // Python 3.12's magic number against 3.11's bytecode.
-        assert_eq!(payloads(b"\xcb\r\r\n", b"\xa7\r\r\n", MODULES), from_source);
+        let py312 = runtime(b"\xcb\r\r\n", 0);
+        assert_eq!(payloads(py312, b"\xa7\r\r\n", MODULES), from_source);
+        // Python run with -O.
+        let optimizing = runtime(b"\xa7\r\r\n", 1);
+        assert_eq!(payloads(optimizing, b"\xa7\r\r\n", MODULES), from_source);
         // No interpreter at build time.
-        assert_eq!(payloads(b"\xa7\r\r\n", b"", MODULES), from_source);
+        assert_eq!(
+            payloads(runtime(b"\xa7\r\r\n", 0), b"", MODULES),
+            from_source
+        );
     }
 
     /// The finder the bootstrap installed, from Python.
@@ -371,7 +402,7 @@ mod tests {
 
     #[test]
     fn the_source_fallback_builds_the_same_module() {
-        let from_source = payloads(b"", MAGIC, SOURCES);
+        let from_source = payloads(runtime(b"", 0), MAGIC, SOURCES);
         let same = with_python(|py| {
             py.import("aurora.pystachio.parsing")?;
             let globals = PyDict::new(py);
