@@ -387,28 +387,16 @@ impl JobJson {
 
     /// The payload the executor receives: the job without `instances` and `update_config`.
     pub fn executor_data(&self) -> String {
-        Self::executor_data_of(self.to_value())
-    }
-
-    /// [`Self::executor_data`] from the job's [`Self::to_value`].
-    fn executor_data_of(mut value: Value) -> String {
-        if let Value::Object(map) = &mut value {
-            map.remove("instances");
-            map.remove("update_config");
-        }
-        value.to_string()
+        serde_json::to_string(&ExecutorPayload(self)).unwrap_or_default()
     }
 
     /// The ports the scheduler must allocate: every `{{thermos.ports[NAME]}}` the task refers
     /// to, plus the announcer's primary port.
     pub fn requested_ports(&self) -> BTreeSet<String> {
-        self.requested_ports_of(&serde_json::to_value(&self.task).unwrap_or(Value::Null))
-    }
-
-    /// [`Self::requested_ports`] given the task as JSON.
-    fn requested_ports_of(&self, task: &Value) -> BTreeSet<String> {
         let mut ports = BTreeSet::new();
-        collect_port_refs(task, &mut ports);
+        for text in self.task.texts() {
+            collect_port_refs_in(text, &mut ports);
+        }
         if let Some(links) = &self.task_links {
             for link in links.values() {
                 collect_port_refs_in(link, &mut ports);
@@ -556,9 +544,6 @@ impl JobJson {
             .flatten()
             .map(|(k, v)| (k.clone(), rewrite_task_link(v)))
             .collect();
-        // One JSON rendering of the job serves both the port scan and the executor payload.
-        let value = self.to_value();
-        let ports = self.requested_ports_of(value.get("task").unwrap_or(&Value::Null));
         let task_config = TaskConfig {
             job: key.clone(),
             owner: owner.clone(),
@@ -572,13 +557,13 @@ impl JobJson {
                 // Checked above to be positive.
                 ram_bytes: resources.ram.unsigned_abs(),
                 disk_bytes: resources.disk.unsigned_abs(),
-                ports,
+                ports: self.requested_ports(),
             },
             constraints,
             task_links,
             executor_config: ExecutorConfig {
                 name: "AuroraExecutor".to_owned(),
-                data: Self::executor_data_of(value),
+                data: self.executor_data(),
             },
         };
         Ok(ConvertedJob {
@@ -612,12 +597,69 @@ fn rewrite_task_link(link: &str) -> String {
     out
 }
 
-fn collect_port_refs(value: &Value, ports: &mut BTreeSet<String>) {
-    match value {
-        Value::String(s) => collect_port_refs_in(s, ports),
-        Value::Array(items) => items.iter().for_each(|v| collect_port_refs(v, ports)),
-        Value::Object(map) => map.values().for_each(|v| collect_port_refs(v, ports)),
-        _ => {}
+impl TaskJson {
+    /// Every text in the task (what a `{{...}}` reference can sit in): its name and user,
+    /// its processes' names and command lines, and its ordering constraints.
+    fn texts(&self) -> impl Iterator<Item = &str> {
+        let processes = self
+            .processes
+            .iter()
+            .flat_map(|p| [p.cmdline.as_str(), p.name.as_str()]);
+        let orders = self
+            .constraints
+            .iter()
+            .flat_map(|c| c.order.iter().map(String::as_str));
+        self.name
+            .as_deref()
+            .into_iter()
+            .chain(processes)
+            .chain(orders)
+            .chain(self.user.as_deref())
+    }
+}
+
+/// A job as its executor payload, written straight from the typed job. The key order is the
+/// one payloads have always had (stored task configs and recorded outputs hold it): the job's
+/// own order, with `enable_hooks` in the place of `instances` and the job's last remaining
+/// field (`task_links` when set, else `health_check_config`) in the place of `update_config`.
+struct ExecutorPayload<'a>(&'a JobJson);
+
+impl Serialize for ExecutorPayload<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let job = self.0;
+        let mut map = serializer.serialize_map(None)?;
+        map.serialize_entry("name", &job.name)?;
+        map.serialize_entry("role", &job.role)?;
+        if let Some(contact) = &job.contact {
+            map.serialize_entry("contact", contact)?;
+        }
+        map.serialize_entry("cluster", &job.cluster)?;
+        map.serialize_entry("environment", &job.environment)?;
+        map.serialize_entry("enable_hooks", &job.enable_hooks)?;
+        map.serialize_entry("task", &job.task)?;
+        if let Some(announce) = &job.announce {
+            map.serialize_entry("announce", announce)?;
+        }
+        if let Some(schedule) = &job.cron_schedule {
+            map.serialize_entry("cron_schedule", schedule)?;
+        }
+        map.serialize_entry("cron_collision_policy", &job.cron_collision_policy)?;
+        match &job.task_links {
+            Some(links) => map.serialize_entry("task_links", links)?,
+            None => map.serialize_entry("health_check_config", &job.health_check_config)?,
+        }
+        if let Some(constraints) = &job.constraints {
+            map.serialize_entry("constraints", constraints)?;
+        }
+        map.serialize_entry("service", &job.service)?;
+        map.serialize_entry("max_task_failures", &job.max_task_failures)?;
+        map.serialize_entry("production", &job.production)?;
+        map.serialize_entry("priority", &job.priority)?;
+        if job.task_links.is_some() {
+            map.serialize_entry("health_check_config", &job.health_check_config)?;
+        }
+        map.end()
     }
 }
 
@@ -671,14 +713,79 @@ mod tests {
         assert_eq!(data["name"], "hello");
     }
 
+    /// The payload as the job's JSON less two keys, each removed as `serde_json::Map` does
+    /// (the last key takes its place): how payloads were first made.
+    fn payload_via_json(job: &JobJson) -> String {
+        let mut value = job.to_value();
+        if let Value::Object(map) = &mut value {
+            map.remove("instances");
+            map.remove("update_config");
+        }
+        value.to_string()
+    }
+
+    fn collect_port_refs(value: &Value, ports: &mut BTreeSet<String>) {
+        match value {
+            Value::String(s) => collect_port_refs_in(s, ports),
+            Value::Array(items) => items.iter().for_each(|v| collect_port_refs(v, ports)),
+            Value::Object(map) => map.values().for_each(|v| collect_port_refs(v, ports)),
+            _ => {}
+        }
+    }
+
+    /// The ports as every string in the task's JSON, links and announcer: how they were first
+    /// found.
+    fn ports_via_json(job: &JobJson) -> BTreeSet<String> {
+        let mut ports = BTreeSet::new();
+        collect_port_refs(&serde_json::to_value(&job.task).unwrap(), &mut ports);
+        for link in job.task_links.iter().flat_map(|l| l.values()) {
+            collect_port_refs_in(link, &mut ports);
+        }
+        if let Some(announce) = &job.announce {
+            ports.insert(announce.primary_port.clone());
+            for target in announce.portmap.values() {
+                if !target.contains("{{") && target.parse::<u16>().is_err() {
+                    ports.insert(target.clone());
+                }
+            }
+        }
+        ports
+    }
+
     #[test]
-    fn the_conversion_carries_the_same_payload_and_ports_as_the_accessors() {
-        let job = JobJson::from_json_str(HELLO, "hello.json").unwrap();
-        let c = job.to_job_configuration("u", "hello.json").unwrap().job;
-        let t = &c.task_config;
-        // Byte for byte: the payload's key order is part of what the executor receives.
-        assert_eq!(t.executor_config.data, job.executor_data());
-        assert_eq!(t.resources.ports, job.requested_ports());
+    fn the_payload_and_ports_are_those_of_the_job_json() {
+        let minimal = r#"{"role": "r", "cluster": "c", "environment": "prod", "name": "j",
+            "task": {"processes": [{"name": "p", "cmdline": "run"}],
+                     "resources": {"cpu": 0.5, "ram": 1048576, "disk": 1048576}}}"#;
+        // Every optional field set, and a port reference in every kind of text.
+        let full = r#"{"role": "r", "cluster": "c", "environment": "prod", "name": "j",
+            "contact": "me@example.com", "instances": 3, "cron_schedule": "* * * * *",
+            "announce": {"primary_port": "http", "portmap": {"aurora": "admin"}},
+            "update_config": {"batch_size": 2},
+            "task": {"name": "t-{{thermos.ports[tname]}}", "user": "{{thermos.ports[u]}}",
+                     "processes": [{"name": "{{thermos.ports[pname]}}",
+                                    "cmdline": "run {{ thermos.ports[a] }} {{&thermos.ports[b]}}"}],
+                     "constraints": [{"order": ["{{thermos.ports[order]}}"]}],
+                     "resources": {"cpu": 0.5, "ram": 1048576, "disk": 1048576}},
+            "constraints": {"host": "limit:1"}, "task_links": {"w": "{{thermos.ports[web]}}"},
+            "enable_hooks": true}"#;
+        for (text, name) in [(HELLO, "hello"), (minimal, "minimal"), (full, "full")] {
+            let job = JobJson::from_json_str(text, name).unwrap();
+            // Byte for byte: stored task configs and recorded outputs hold this text.
+            assert_eq!(job.executor_data(), payload_via_json(&job), "{name}");
+            let converted = job.to_job_configuration("u", name).unwrap().job;
+            let task = &converted.task_config;
+            assert_eq!(task.executor_config.data, job.executor_data(), "{name}");
+            assert_eq!(task.resources.ports, ports_via_json(&job), "{name}");
+        }
+        let job = JobJson::from_json_str(full, "full").unwrap();
+        let ports: Vec<_> = job.requested_ports().into_iter().collect();
+        assert_eq!(
+            ports,
+            [
+                "a", "admin", "b", "http", "order", "pname", "tname", "u", "web"
+            ]
+        );
     }
 
     #[test]
@@ -756,6 +863,8 @@ mod tests {
                     };
                     let name = path.display().to_string();
                     let parsed = JobJson::from_value(raw.clone(), &name).unwrap();
+                    assert_eq!(parsed.executor_data(), payload_via_json(&parsed), "{name}");
+                    assert_eq!(parsed.requested_ports(), ports_via_json(&parsed), "{name}");
                     assert_eq!(
                         parsed.to_value(),
                         *raw,
