@@ -70,6 +70,19 @@ impl ConfigLoader for PythonLoader {
             hooks: adapters,
         })
     }
+
+    /// Every job of the file: one for JSON, all of `jobs = [...]` for `.aurora`.
+    fn load_jobs(
+        &self,
+        source: &ConfigSource<'_>,
+    ) -> Result<Vec<aurora_config::pystachio::Value>, CommandError> {
+        if source.json {
+            return JsonLoader.load_jobs(source);
+        }
+        load_config(source.path)
+            .map(|config| config.jobs)
+            .map_err(|e| CommandError::Load(e.to_string()))
+    }
 }
 
 /// The `AuroraConfig` object hooks receive as `config`.

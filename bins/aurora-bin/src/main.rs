@@ -16,10 +16,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use aurora_client::cli::{self, ConfigArg, MaintenanceStep, Request};
-use aurora_client::commands::{
-    self, CommandError, ConfigLoader, ConfigSource, LoadedJob, WaitUntil,
-};
-use aurora_config::pystachio::Value as ConfigValue;
+use aurora_client::commands::{self, WaitUntil};
 use aurora_core::{InstanceSet, JobKey, JobPath};
 use aurora_py::PythonLoader;
 use clap::{Parser, Subcommand, ValueEnum};
@@ -393,35 +390,11 @@ fn parse_binding(s: &str) -> Result<(String, String), String> {
     }
 }
 
-/// The embedded Python loader, which also reads every job of an `.aurora` file for
-/// `validate`.
-struct Loader;
-
-impl ConfigLoader for Loader {
-    fn load<'s>(
-        &'s self,
-        source: &ConfigSource<'_>,
-        key: &JobKey,
-        user: &str,
-    ) -> Result<LoadedJob<'s>, CommandError> {
-        PythonLoader.load(source, key, user)
-    }
-
-    fn load_jobs(&self, source: &ConfigSource<'_>) -> Result<Vec<ConfigValue>, CommandError> {
-        if source.json {
-            return commands::JsonLoader.load_jobs(source);
-        }
-        aurora_py::load_config(source.path)
-            .map(|config| config.jobs)
-            .map_err(|e| CommandError::Load(e.to_string()))
-    }
-}
-
 fn main() -> ExitCode {
     let cli = Cli::parse();
     // Progress goes to stderr so that stdout stays the command's answer (e.g. JSON).
     let mut log = |line: &str| eprintln!("INFO] {line}");
-    match cli::run(request(cli.command), &Loader, &mut log) {
+    match cli::run(request(cli.command), &PythonLoader, &mut log) {
         Ok(output) => {
             print!("{}", output.printable(cli.write_json));
             ExitCode::SUCCESS
