@@ -382,38 +382,50 @@ fn realistic_job(role: &str, name: &str, instances: u32) -> Value {
 /// Registers `hosts` executors named `host-<i>.<domain>` with rack and zone attributes,
 /// `concurrency` requests at a time so that their commits share fsyncs.
 async fn register_hosts(base: &str, hosts: std::ops::Range<usize>, concurrency: usize) {
-    let bodies = hosts
-        .map(|h| {
-            json!({"host": format!("host-{h:06}.cluster.example.com"),
-                "attributes": {"rack": [format!("rack-{:04}", h / 40)],
-                               "zone": [format!("zone-{}", h % 3)]},
-                "resources": {"cpu": 16, "ram_bytes": 64u64 << 30,
-                              "disk_bytes": 512u64 << 30,
-                              "ports": {"begin": 31000, "end": 32000}}})
-        })
-        .collect();
-    post_all(base, "/api/executors", bodies, concurrency).await;
+    post_all(base, "/api/executors", hosts, concurrency, |h| {
+        json!({"host": format!("host-{h:06}.cluster.example.com"),
+            "attributes": {"rack": [format!("rack-{:04}", h / 40)],
+                           "zone": [format!("zone-{}", h % 3)]},
+            "resources": {"cpu": 16, "ram_bytes": 64u64 << 30,
+                          "disk_bytes": 512u64 << 30,
+                          "ports": {"begin": 31000, "end": 32000}}})
+    })
+    .await;
 }
 
 /// Creates jobs `concurrency` at a time.
 async fn create_jobs(base: &str, jobs: Vec<Value>, concurrency: usize) {
-    post_all(base, "/api/jobs", jobs, concurrency).await;
+    let jobs = std::sync::Arc::new(jobs);
+    let n = jobs.len();
+    post_all(base, "/api/jobs", 0..n, concurrency, move |i| {
+        jobs[i].clone()
+    })
+    .await;
 }
 
-/// POSTs every body to `path`, `concurrency` requests at a time; each must succeed.
-async fn post_all(base: &str, path: &str, bodies: Vec<Value>, concurrency: usize) {
-    let bodies = std::sync::Arc::new(bodies);
+/// POSTs `body(i)` to `path` for every `i` of `items`, `concurrency` requests at a time; each
+/// must succeed. Bodies are built as they are sent: the memory benches run the scheduler in
+/// this process, so a list of every body would count as the scheduler's memory.
+async fn post_all<F>(
+    base: &str,
+    path: &str,
+    items: std::ops::Range<usize>,
+    concurrency: usize,
+    body: F,
+) where
+    F: Fn(usize) -> Value + Send + Sync + 'static,
+{
+    let body = std::sync::Arc::new(body);
     let url = format!("{base}{path}");
     let mut workers = tokio::task::JoinSet::new();
     for w in 0..concurrency {
-        let url = url.clone();
-        let bodies = std::sync::Arc::clone(&bodies);
+        let (url, items, body) = (url.clone(), items.clone(), std::sync::Arc::clone(&body));
         workers.spawn(async move {
             let client = reqwest::Client::new();
-            for body in bodies.iter().skip(w).step_by(concurrency) {
+            for i in items.skip(w).step_by(concurrency) {
                 let resp = client
                     .post(&url)
-                    .json(body)
+                    .json(&body(i))
                     .send()
                     .await
                     .unwrap_or_else(|e| panic!("POST {url}: {e}"));
