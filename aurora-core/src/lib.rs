@@ -15,6 +15,7 @@ mod preemption;
 mod quota;
 mod status;
 mod transition;
+mod update;
 
 pub use instances::{InstanceSet, InstanceSetError};
 pub use jobkey::{JobKey, JobKeyError, JobKeyPart, JobPath, is_valid_environment};
@@ -36,4 +37,8 @@ pub use quota::{QuotaError, ResourceAggregate, check_quota, consumes_quota};
 pub use status::{ScheduleStatus, UnknownStatus};
 pub use transition::{
     SideEffects, TaskFacts, TaskTarget, Transition, reschedules_after_failure, transition,
+};
+pub use update::{
+    ControlError, HealthCheckTiming, InstanceEvent, InstanceOutcome, UpdateAction, UpdateError,
+    UpdateInput, UpdatePlan, UpdateRequest, UpdateSettings, UpdateStatus, UpdateStep, UpdateTarget,
 };
