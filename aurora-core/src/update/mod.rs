@@ -19,6 +19,8 @@ use thiserror::Error;
 use crate::{ConfigKey, InstanceSet};
 
 #[cfg(test)]
+mod proptests;
+#[cfg(test)]
 mod tests;
 
 /// How an update proceeds: Aurora's `UpdateConfig`, with its 0.6 defaults.
@@ -750,12 +752,28 @@ impl UpdatePlan {
         self.outcomes.insert(id, outcome);
     }
 
-    /// Abandons the work in flight and queues every instance touched so far, highest first,
-    /// to get its old config back.
+    /// Queues every instance touched so far to get its old config back, highest first, except
+    /// that the instances in flight (down, or about to be) go in the first batch: otherwise
+    /// they would stay down while other instances are rolled back.
     fn begin_rollback(&mut self) {
         self.status = UpdateStatus::RollingBack;
+        let batch = usize::try_from(self.settings.batch_size).unwrap_or(usize::MAX);
+        let mut first: BTreeSet<u32> = self.in_flight.keys().copied().collect();
         self.in_flight.clear();
-        self.queue = self.processed.iter().rev().copied().collect();
+        let mut rest: VecDeque<u32> = self
+            .processed
+            .iter()
+            .rev()
+            .filter(|id| !first.contains(id))
+            .copied()
+            .collect();
+        while first.len() < batch {
+            let Some(id) = rest.pop_front() else {
+                break;
+            };
+            first.insert(id);
+        }
+        self.queue = first.into_iter().rev().chain(rest).collect();
     }
 
     /// Starts queued instances into free slots, or ends the update when nothing is left.

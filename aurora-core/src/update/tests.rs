@@ -693,3 +693,26 @@ fn an_unhealthy_new_config_rolls_back() {
         vec![kill(0), add(0, "b"), kill(0), add(0, "a")]
     );
 }
+
+#[test]
+fn a_rollback_takes_the_instances_in_flight_first() {
+    // Instance 0 is slow, so 2 starts beside it and dies while 0 is still starting: 0 is down
+    // and must be in the first rollback batch, or three instances would be down at once.
+    let request = UpdateRequest {
+        settings: settings(2, 10),
+        ..update(&["a"; 4], "b", 4, UpdateSettings::default())
+    };
+    let (trace, plan) = drive(request, |id, c| match (id, c) {
+        (0, "b") => Fate::Slow,
+        (2, "b") => Fate::Dies,
+        _ => Fate::Healthy,
+    });
+    assert_eq!(plan.status(), RolledBack);
+    let rollback_start = trace
+        .iter()
+        .filter(|(_, a)| *a == kill(2))
+        .map(|(t, _)| *t)
+        .nth(1)
+        .expect("instance 2 is killed again by the rollback");
+    assert_eq!(batches(&trace, rollback_start), vec![vec![2, 0], vec![1]]);
+}
