@@ -576,6 +576,16 @@ impl UpdatePlan {
         &self.outcomes
     }
 
+    /// The instances waiting for a slot, in the order they will start.
+    pub fn queued(&self) -> impl Iterator<Item = u32> + '_ {
+        self.queue.iter().copied()
+    }
+
+    /// How many instances failed while rolling forward (toward `max_total_failures`).
+    pub fn failed_instances(&self) -> u32 {
+        self.failed_instances
+    }
+
     fn rolling_back(&self) -> bool {
         matches!(
             self.status,
@@ -679,19 +689,8 @@ impl UpdatePlan {
                 Phase::Killing { deadline_ms } => failed = now_ms >= deadline_ms,
                 Phase::Down => match slot.target.clone() {
                     Some(config) => {
-                        actions.push(UpdateAction::Add {
-                            instance: id,
-                            config,
-                        });
-                        let deadline_ms = now_ms + self.threshold_ms();
-                        self.set_phase(
-                            id,
-                            Phase::Launched {
-                                deadline_ms,
-                                running_since: None,
-                                healthy_since: None,
-                            },
-                        );
+                        let phase = self.launch(id, config, now_ms, actions);
+                        self.set_phase(id, phase);
                     }
                     None => self.finish(id, true),
                 },
@@ -803,12 +802,15 @@ impl UpdatePlan {
             };
             // A new instance has nothing to kill; anything else is killed first (the
             // scheduler answers at once if the instance has no active task).
-            let phase = if !rolling_back && !self.old.contains_key(&id) {
-                Phase::Down
-            } else {
-                actions.push(UpdateAction::Kill { instance: id });
-                Phase::Killing {
-                    deadline_ms: now_ms + self.threshold_ms(),
+            let phase = match &target {
+                Some(config) if !rolling_back && !self.old.contains_key(&id) => {
+                    self.launch(id, config.clone(), now_ms, actions)
+                }
+                _ => {
+                    actions.push(UpdateAction::Kill { instance: id });
+                    Phase::Killing {
+                        deadline_ms: now_ms + self.threshold_ms(),
+                    }
                 }
             };
             self.in_flight.insert(
@@ -820,15 +822,21 @@ impl UpdatePlan {
                 },
             );
         }
-        // New instances go straight to their add.
-        let adds: Vec<u32> = self
-            .in_flight
-            .iter()
-            .filter(|(_, slot)| slot.phase == Phase::Down)
-            .map(|(id, _)| *id)
-            .collect();
-        if !adds.is_empty() {
-            self.progress(now_ms, actions);
+    }
+
+    /// Adds the instance with `config`; it then has `restart_threshold` to be RUNNING.
+    fn launch(
+        &self,
+        instance: u32,
+        config: ConfigKey,
+        now_ms: i64,
+        actions: &mut Vec<UpdateAction>,
+    ) -> Phase {
+        actions.push(UpdateAction::Add { instance, config });
+        Phase::Launched {
+            deadline_ms: now_ms + self.threshold_ms(),
+            running_since: None,
+            healthy_since: None,
         }
     }
 

@@ -204,6 +204,7 @@ fn only_changed_instances_are_replaced() {
             (94_000, TICK, vec![], RolledForward),
         ],
     );
+    assert_eq!(plan.queued().count(), 0);
     let touched: Vec<u32> = plan.new_configs().keys().copied().collect();
     assert_eq!(touched, vec![0, 2]);
 }
@@ -237,6 +238,14 @@ fn shards_zero_is_a_canary() {
     assert_eq!(actions(&trace), vec![kill(0), add(0, "b")]);
     assert_eq!(plan.status(), RolledForward);
     assert_eq!(plan.new_configs().len(), 1);
+}
+
+#[test]
+fn the_queue_and_the_slots_show_progress() {
+    let (plan, _) =
+        UpdatePlan::start(update(&["a"; 5], "b", 5, settings(2, 10)), 0).expect("valid");
+    assert_eq!(plan.in_flight().collect::<Vec<_>>(), vec![0, 1]);
+    assert_eq!(plan.queued().collect::<Vec<_>>(), vec![2, 3, 4]);
 }
 
 #[test]
@@ -390,6 +399,7 @@ fn per_shard_retries_then_total_failure() {
     // One launch and two restarts each; the second failed instance is one too many.
     assert_eq!((adds_of(1), adds_of(2), adds_of(3)), (3, 3, 0));
     assert_eq!(plan.status(), Failed);
+    assert_eq!(plan.failed_instances(), 2);
     let outcomes: Vec<_> = plan.outcomes().iter().map(|(i, o)| (*i, *o)).collect();
     use InstanceOutcome::{Failed as F, Updated as U};
     assert_eq!(outcomes, vec![(0, U), (1, F), (2, F)]);
