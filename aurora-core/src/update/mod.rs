@@ -24,6 +24,7 @@ mod proptests;
 mod tests;
 
 /// How an update proceeds: Aurora's `UpdateConfig`, with its 0.6 defaults.
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct UpdateSettings {
@@ -74,6 +75,7 @@ impl UpdateSettings {
 }
 
 /// The health check timing of the new config, when its task has a `health` port.
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct HealthCheckTiming {
     /// Seconds before the first health check.
@@ -85,6 +87,7 @@ pub struct HealthCheckTiming {
 }
 
 /// What the update moves the job to.
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum UpdateTarget {
@@ -113,6 +116,9 @@ pub struct UpdateRequest {
     /// The new config's health check timing, when its task has a `health` port: an instance
     /// then also needs [`InstanceEvent::HealthPassed`] before its watch starts.
     pub health_checks: Option<HealthCheckTiming>,
+    /// Whether the job has a `dedicated` constraint: such jobs must tolerate failures of 2%
+    /// of their instances, since their hosts are few.
+    pub dedicated: bool,
 }
 
 /// Why an update cannot start.
@@ -140,6 +146,18 @@ pub enum UpdateError {
     TooManyTolerated {
         /// The configured value.
         max_total_failures: u32,
+        /// The job's instance count after the update.
+        instance_count: u32,
+    },
+    /// A dedicated job tolerates fewer failures than 2% of its instances.
+    #[error(
+        "update_config max_total_failures is {max_total_failures}, but a job with a dedicated constraint and {instance_count} instances must tolerate at least {needed} (2% of its instances, rounded down): raise it"
+    )]
+    DedicatedTooStrict {
+        /// The configured value.
+        max_total_failures: u32,
+        /// `floor(0.02 × instance_count)`.
+        needed: u32,
         /// The job's instance count after the update.
         instance_count: u32,
     },
@@ -191,6 +209,7 @@ pub enum ControlError {
 }
 
 /// Where an update is; Aurora's `JobUpdateStatus` names.
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum UpdateStatus {
@@ -253,6 +272,7 @@ impl fmt::Display for UpdateStatus {
 }
 
 /// What happened to an instance's current task, as the scheduler reports it.
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum InstanceEvent {
@@ -269,6 +289,7 @@ pub enum InstanceEvent {
 }
 
 /// An input to [`UpdatePlan::handle`].
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum UpdateInput {
@@ -290,6 +311,7 @@ pub enum UpdateInput {
 }
 
 /// An action for the scheduler to apply.
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum UpdateAction {
@@ -308,6 +330,7 @@ pub enum UpdateAction {
 }
 
 /// What a call to the planner returns.
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct UpdateStep {
     /// Actions to apply, in order.
@@ -320,6 +343,7 @@ pub struct UpdateStep {
 }
 
 /// How an instance's part in the update ended.
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum InstanceOutcome {
@@ -377,6 +401,7 @@ struct Slot {
 ///     settings: UpdateSettings { watch_secs: 10, ..UpdateSettings::default() },
 ///     only: None,
 ///     health_checks: None,
+///     dedicated: false,
 /// };
 /// let (mut plan, step) = UpdatePlan::start(request, 0).unwrap();
 /// assert_eq!(step.actions, vec![UpdateAction::Kill { instance: 0 }]);
@@ -434,12 +459,13 @@ impl UpdatePlan {
             settings,
             only,
             health_checks,
+            dedicated,
         } = request;
         let final_count = match &target {
             UpdateTarget::Config { instance_count, .. } => *instance_count,
             UpdateTarget::Restart => u32::try_from(current.len()).unwrap_or(u32::MAX),
         };
-        validate(&settings, final_count, health_checks.as_ref())?;
+        validate(&settings, final_count, health_checks.as_ref(), dedicated)?;
 
         let mut known: BTreeSet<u32> = current.keys().copied().collect();
         if let UpdateTarget::Config { instance_count, .. } = &target {
@@ -699,7 +725,9 @@ impl UpdatePlan {
                     running_since,
                     healthy_since,
                 } => match self.ready_since(running_since, healthy_since) {
-                    Some(ready) if now_ms >= ready + self.watch_ms() => self.finish(id, true),
+                    Some(ready) if now_ms >= ready.saturating_add(self.watch_ms()) => {
+                        self.finish(id, true)
+                    }
                     Some(_) => {}
                     None => failed = now_ms >= deadline_ms,
                 },
@@ -721,7 +749,7 @@ impl UpdatePlan {
     /// failed more than `max_per_shard_failures` times, then gives up on it.
     fn fail_attempt(&mut self, id: u32, now_ms: i64, actions: &mut Vec<UpdateAction>) {
         let max = self.settings.max_per_shard_failures;
-        let deadline_ms = now_ms + self.threshold_ms();
+        let deadline_ms = now_ms.saturating_add(self.threshold_ms());
         let Some(slot) = self.in_flight.get_mut(&id) else {
             return;
         };
@@ -809,7 +837,7 @@ impl UpdatePlan {
                 _ => {
                     actions.push(UpdateAction::Kill { instance: id });
                     Phase::Killing {
-                        deadline_ms: now_ms + self.threshold_ms(),
+                        deadline_ms: now_ms.saturating_add(self.threshold_ms()),
                     }
                 }
             };
@@ -834,7 +862,7 @@ impl UpdatePlan {
     ) -> Phase {
         actions.push(UpdateAction::Add { instance, config });
         Phase::Launched {
-            deadline_ms: now_ms + self.threshold_ms(),
+            deadline_ms: now_ms.saturating_add(self.threshold_ms()),
             running_since: None,
             healthy_since: None,
         }
@@ -857,7 +885,7 @@ impl UpdatePlan {
                     healthy_since,
                 } => Some(
                     self.ready_since(running_since, healthy_since)
-                        .map_or(deadline_ms, |ready| ready + self.watch_ms()),
+                        .map_or(deadline_ms, |ready| ready.saturating_add(self.watch_ms())),
                 ),
                 Phase::Down | Phase::AttemptFailed => None,
             })
@@ -869,6 +897,7 @@ fn validate(
     settings: &UpdateSettings,
     instance_count: u32,
     health: Option<&HealthCheckTiming>,
+    dedicated: bool,
 ) -> Result<(), UpdateError> {
     if settings.batch_size == 0 {
         return Err(UpdateError::ZeroBatchSize);
@@ -882,6 +911,14 @@ fn validate(
     if settings.max_total_failures >= instance_count {
         return Err(UpdateError::TooManyTolerated {
             max_total_failures: settings.max_total_failures,
+            instance_count,
+        });
+    }
+    let needed = instance_count / 50;
+    if dedicated && settings.max_total_failures < needed {
+        return Err(UpdateError::DedicatedTooStrict {
+            max_total_failures: settings.max_total_failures,
+            needed,
             instance_count,
         });
     }

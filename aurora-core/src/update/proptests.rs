@@ -112,6 +112,7 @@ fn request(s: &Scenario) -> UpdateRequest {
             interval_secs: 0.5,
             max_consecutive_failures: 0,
         }),
+        dedicated: false,
     }
 }
 

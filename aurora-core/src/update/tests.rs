@@ -28,6 +28,7 @@ fn update(current: &[&str], new: &str, count: u32, settings: UpdateSettings) -> 
         settings,
         only: None,
         health_checks: None,
+        dedicated: false,
     }
 }
 
@@ -653,10 +654,27 @@ fn invalid_settings_are_refused_with_the_value_named() {
                 known: "0-3".to_owned(),
             },
         ),
+        (
+            UpdateRequest {
+                dedicated: true,
+                ..update(&["a"; 100], "b", 100, settings(1, 10))
+            },
+            UpdateError::DedicatedTooStrict {
+                max_total_failures: 0,
+                needed: 2,
+                instance_count: 100,
+            },
+        ),
     ];
     for (request, expected) in cases {
         assert_eq!(UpdatePlan::start(request, 0).err(), Some(expected));
     }
+    // At 2% of 49 instances, none need be tolerated.
+    let small = UpdateRequest {
+        dedicated: true,
+        ..update(&["a"; 49], "b", 49, settings(1, 10))
+    };
+    assert!(UpdatePlan::start(small, 0).is_ok());
     let message = UpdateError::TooManyTolerated {
         max_total_failures: 3,
         instance_count: 3,
