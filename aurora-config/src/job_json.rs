@@ -11,7 +11,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use aurora_core::{
     Constraint, CronCollisionPolicy, ExecutorConfig, Identity, JobConfiguration, JobKey, Resources,
-    TaskConfig, TaskConstraint,
+    TaskConfig, TaskConstraint, UpdateSettings,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -56,9 +56,6 @@ fn display_problems(problems: &[JobProblem]) -> String {
         .join("\n  ")
 }
 
-fn default_true() -> bool {
-    true
-}
 fn default_one_i64() -> i64 {
     1
 }
@@ -153,50 +150,106 @@ fn default_finalization_wait() -> i64 {
     30
 }
 
-/// `UpdateConfig`: how rolling updates proceed.
+/// `UpdateConfig` as configs write it: how rolling updates proceed. Read only to be checked
+/// and turned into [`UpdateSettings`], whose defaults it takes; the integers are wide so that
+/// a negative or oversized value is reported rather than refused by the parser.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, default)]
 pub struct UpdateConfigJson {
     /// Instances updated at once.
-    #[serde(default = "default_one_i64")]
     pub batch_size: i64,
     /// Seconds an instance may take to reach RUNNING.
-    #[serde(default = "default_restart_threshold")]
     pub restart_threshold: i64,
     /// Seconds an instance must stay RUNNING to count as healthy.
-    #[serde(default = "default_watch_secs")]
     pub watch_secs: i64,
     /// Failures tolerated per instance.
-    #[serde(default)]
     pub max_per_shard_failures: i64,
     /// Failed instances tolerated.
-    #[serde(default)]
     pub max_total_failures: i64,
     /// Roll back when the update fails.
-    #[serde(default = "default_true")]
     pub rollback_on_failure: bool,
     /// Wait for a whole batch before starting the next.
-    #[serde(default)]
     pub wait_for_batch_completion: bool,
-}
-
-fn default_restart_threshold() -> i64 {
-    60
-}
-fn default_watch_secs() -> i64 {
-    45
 }
 
 impl Default for UpdateConfigJson {
     fn default() -> Self {
+        UpdateConfigJson::from(UpdateSettings::default())
+    }
+}
+
+impl From<UpdateSettings> for UpdateConfigJson {
+    fn from(s: UpdateSettings) -> Self {
         UpdateConfigJson {
-            batch_size: 1,
-            restart_threshold: 60,
-            watch_secs: 45,
-            max_per_shard_failures: 0,
-            max_total_failures: 0,
-            rollback_on_failure: true,
-            wait_for_batch_completion: false,
+            batch_size: s.batch_size.into(),
+            restart_threshold: s.restart_threshold.into(),
+            watch_secs: s.watch_secs.into(),
+            max_per_shard_failures: s.max_per_shard_failures.into(),
+            max_total_failures: s.max_total_failures.into(),
+            rollback_on_failure: s.rollback_on_failure,
+            wait_for_batch_completion: s.wait_for_batch_completion,
+        }
+    }
+}
+
+impl UpdateConfigJson {
+    /// The settings the scheduler keeps, or one problem per field that is negative or too
+    /// large (paths `job.update_config.<field>`). Rules relating fields to the rest of the
+    /// job (e.g. `max_total_failures` below the instance count) are the schema's.
+    pub fn to_settings(&self) -> Result<UpdateSettings, Vec<JobProblem>> {
+        let defaults = UpdateSettings::default();
+        let mut problems = Vec::new();
+        let mut field = |name: &str, value: i64, what: &str, default: u32| {
+            u32::try_from(value).unwrap_or_else(|_| {
+                problems.push(JobProblem {
+                    path: format!("job.update_config.{name}"),
+                    message: format!(
+                        "{value} is out of range: {name} ({what}) must be a whole number from 0 \
+                         to {}; set it in range or leave it out for the default {default}",
+                        u32::MAX
+                    ),
+                });
+                default
+            })
+        };
+        let settings = UpdateSettings {
+            batch_size: field(
+                "batch_size",
+                self.batch_size,
+                "instances replaced at a time",
+                defaults.batch_size,
+            ),
+            restart_threshold: field(
+                "restart_threshold",
+                self.restart_threshold,
+                "seconds an instance may take to reach RUNNING",
+                defaults.restart_threshold,
+            ),
+            watch_secs: field(
+                "watch_secs",
+                self.watch_secs,
+                "seconds an instance must stay RUNNING",
+                defaults.watch_secs,
+            ),
+            max_per_shard_failures: field(
+                "max_per_shard_failures",
+                self.max_per_shard_failures,
+                "restarts tolerated per instance",
+                defaults.max_per_shard_failures,
+            ),
+            max_total_failures: field(
+                "max_total_failures",
+                self.max_total_failures,
+                "failed instances tolerated",
+                defaults.max_total_failures,
+            ),
+            rollback_on_failure: self.rollback_on_failure,
+            wait_for_batch_completion: self.wait_for_batch_completion,
+        };
+        if problems.is_empty() {
+            Ok(settings)
+        } else {
+            Err(problems)
         }
     }
 }
@@ -521,6 +574,10 @@ impl JobJson {
             problem("job.priority", format!("{} is out of range", self.priority));
             0
         });
+        let update_config = self.update_config.to_settings().unwrap_or_else(|found| {
+            problems.extend(found);
+            UpdateSettings::default()
+        });
         if self.max_task_failures < -1 {
             warnings.push(format!(
                 "{source_name}: max_task_failures {} below -1 acts as 1",
@@ -574,6 +631,7 @@ impl JobJson {
                 cron_collision_policy,
                 task_config: task_config.into(),
                 instance_count: self.instances,
+                update_config,
             },
             warnings,
         })
@@ -812,6 +870,88 @@ mod tests {
         ] {
             assert!(err.contains(fragment), "{err}\n lacks {fragment:?}");
         }
+    }
+
+    #[test]
+    fn update_config_becomes_the_jobs_settings_with_one_table_of_defaults() {
+        let text = |update: &str| {
+            format!(
+                r#"{{"role": "r", "cluster": "c", "environment": "prod", "name": "j",
+                    "instances": 4, {update}
+                    "task": {{"processes": [{{"name": "p", "cmdline": "run"}}],
+                             "resources": {{"cpu": 0.5, "ram": 1048576, "disk": 1048576}}}}}}"#
+            )
+        };
+        let convert = |update: &str| {
+            JobJson::from_json_str(&text(update), "u.json")
+                .unwrap()
+                .to_job_configuration("u", "u.json")
+        };
+        let defaults = UpdateSettings::default();
+        assert_eq!(convert("").unwrap().job.update_config, defaults);
+        // The raw_json shape shows the same defaults the scheduler gets.
+        let raw = JobJson::from_json_str(&text(""), "u.json")
+            .unwrap()
+            .to_value();
+        assert_eq!(
+            raw["update_config"],
+            serde_json::to_value(defaults).unwrap()
+        );
+        let set = convert(
+            r#""update_config": {"batch_size": 2, "watch_secs": 10, "max_total_failures": 1,
+                                 "rollback_on_failure": false, "wait_for_batch_completion": true},"#,
+        )
+        .unwrap()
+        .job
+        .update_config;
+        assert_eq!(
+            set,
+            UpdateSettings {
+                batch_size: 2,
+                watch_secs: 10,
+                max_total_failures: 1,
+                rollback_on_failure: false,
+                wait_for_batch_completion: true,
+                ..defaults
+            }
+        );
+    }
+
+    #[test]
+    fn negative_or_oversized_update_settings_are_reported_by_field() {
+        let text = r#"{"role": "r", "cluster": "c", "environment": "prod", "name": "j",
+            "update_config": {"batch_size": -1, "watch_secs": 4294967296,
+                              "max_per_shard_failures": -3},
+            "task": {"processes": [{"name": "p", "cmdline": "run"}],
+                     "resources": {"cpu": 0.5, "ram": 1048576, "disk": 1048576}}}"#;
+        let job = JobJson::from_json_str(text, "u.json").unwrap();
+        let JobJsonError::Invalid { problems, .. } =
+            job.to_job_configuration("u", "u.json").unwrap_err()
+        else {
+            panic!("not an Invalid error");
+        };
+        let paths: Vec<_> = problems.iter().map(|p| p.path.as_str()).collect();
+        assert_eq!(
+            paths,
+            [
+                "job.update_config.batch_size",
+                "job.update_config.watch_secs",
+                "job.update_config.max_per_shard_failures"
+            ]
+        );
+        assert_eq!(
+            problems[0].to_string(),
+            "job.update_config.batch_size: -1 is out of range: batch_size (instances replaced \
+             at a time) must be a whole number from 0 to 4294967295; set it in range or leave it \
+             out for the default 1"
+        );
+        assert!(
+            problems[1]
+                .message
+                .starts_with("4294967296 is out of range"),
+            "{}",
+            problems[1]
+        );
     }
 
     #[test]

@@ -8,7 +8,7 @@ use std::sync::{Arc, OnceLock};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use sha2::{Digest, Sha256};
 
-use crate::{JobKey, ScheduleStatus};
+use crate::{JobKey, ScheduleStatus, UpdateSettings};
 
 /// The unique id of one run of one instance of a job.
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
@@ -625,6 +625,10 @@ pub struct JobConfiguration {
     pub task_config: SharedTaskConfig,
     /// How many instances.
     pub instance_count: u32,
+    /// How rolling updates of the job proceed; Aurora 0.6's defaults when absent.
+    // Defaulted so that records stored and requests written before the field existed still read.
+    #[serde(default)]
+    pub update_config: UpdateSettings,
 }
 
 /// A task as placed on a machine: its config plus where and with which ports.

@@ -478,6 +478,7 @@ mod tests {
                 cron_collision_policy: Default::default(),
                 task_config: config.clone(),
                 instance_count: instances,
+                update_config: Default::default(),
             }),
         }
     }

@@ -18,7 +18,7 @@ use aurora_core::api::Lock;
 use aurora_core::{
     ConfigKey, CronCollisionPolicy, Identity, JobConfiguration, JobKey, MaintenanceMode,
     ResourceAggregate, ScheduleStatus, ScheduledTask, SharedTaskConfig, TaskConfig, TaskEvent,
-    TaskId,
+    TaskId, UpdateSettings,
 };
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
@@ -471,6 +471,7 @@ struct JobOut<'a> {
     cron_collision_policy: CronCollisionPolicy,
     task_config: &'a ConfigKey,
     instance_count: u32,
+    update_config: &'a UpdateSettings,
 }
 
 impl<'a> JobOut<'a> {
@@ -482,6 +483,7 @@ impl<'a> JobOut<'a> {
             cron_collision_policy: job.cron_collision_policy,
             task_config: job.task_config.key(),
             instance_count: job.instance_count,
+            update_config: &job.update_config,
         }
     }
 }
@@ -508,6 +510,9 @@ struct JobIn {
     cron_collision_policy: CronCollisionPolicy,
     task_config: ConfigRef,
     instance_count: u32,
+    /// Absent from records written before jobs carried it: those get the defaults.
+    #[serde(default)]
+    update_config: UpdateSettings,
 }
 
 /// A task as stored: the config by key.
@@ -684,6 +689,7 @@ impl ConfigTable {
             cron_collision_policy: j.cron_collision_policy,
             task_config,
             instance_count: j.instance_count,
+            update_config: j.update_config,
         }))
     }
 
@@ -1049,6 +1055,90 @@ mod tests {
             &state.tasks[0].assigned_task.task,
             &state.jobs[0].task_config
         ));
+    }
+
+    /// A version 2 log entry and snapshot holding `job`, with its config introduced first.
+    fn version_2_records(job: &JobConfiguration) -> (serde_json::Value, serde_json::Value) {
+        let ops = serde_json::to_value([
+            Op::SaveConfig {
+                config: job.task_config.clone(),
+            },
+            Op::SaveJob {
+                job: Arc::new(job.clone()),
+            },
+        ])
+        .unwrap();
+        let snapshot = serde_json::to_value(StateSnapshot {
+            configs: vec![job.task_config.clone()],
+            jobs: vec![Arc::new(job.clone())],
+            ..StateSnapshot::default()
+        })
+        .unwrap();
+        (ops, snapshot)
+    }
+
+    #[test]
+    fn jobs_keep_their_update_settings_and_older_records_get_the_defaults() {
+        let settings = UpdateSettings {
+            batch_size: 3,
+            watch_secs: 10,
+            rollback_on_failure: false,
+            ..UpdateSettings::default()
+        };
+        let job = JobConfiguration {
+            key: config().job.clone(),
+            owner: config().owner.clone(),
+            cron_schedule: None,
+            cron_collision_policy: CronCollisionPolicy::default(),
+            task_config: config().into(),
+            instance_count: 2,
+            update_config: settings,
+        };
+        let (mut ops, mut snapshot) = version_2_records(&job);
+        assert_eq!(ops[1]["job"]["update_config"]["batch_size"], 3);
+        let recovered_job = |ops: &serde_json::Value| {
+            let dir = tempfile::tempdir().unwrap();
+            let s = SqliteStorage::open(dir.path()).unwrap();
+            lock(&s.log)
+                .execute(
+                    "INSERT INTO log (seq, ops) VALUES (1, ?1)",
+                    params![ops.to_string()],
+                )
+                .unwrap();
+            let r = s.recover().unwrap();
+            match &r.log[0].ops[1] {
+                Op::SaveJob { job } => JobConfiguration::clone(job),
+                other => panic!("{other:?}"),
+            }
+        };
+        let snapshot_job = |snapshot: &serde_json::Value| {
+            let state: StateSnapshot = serde_json::from_value(snapshot.clone()).unwrap();
+            JobConfiguration::clone(&state.jobs[0])
+        };
+        assert_eq!(recovered_job(&ops), job);
+        assert_eq!(snapshot_job(&snapshot), job);
+
+        // Written before jobs carried update settings: read with the 0.6 defaults.
+        ops[1]["job"]
+            .as_object_mut()
+            .unwrap()
+            .remove("update_config");
+        snapshot["jobs"][0]
+            .as_object_mut()
+            .unwrap()
+            .remove("update_config");
+        let older = JobConfiguration {
+            update_config: UpdateSettings::default(),
+            ..job
+        };
+        assert_eq!(recovered_job(&ops), older);
+        assert_eq!(snapshot_job(&snapshot), older);
+        // Version 1 records lack it too.
+        let (v1_job, _) = version_1_records();
+        let v1: StateSnapshot =
+            serde_json::from_value(serde_json::json!({"jobs": [v1_job], "tasks": [], "hosts": []}))
+                .unwrap();
+        assert_eq!(v1.jobs[0].update_config, UpdateSettings::default());
     }
 
     #[test]

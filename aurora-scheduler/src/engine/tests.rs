@@ -175,6 +175,7 @@ fn job(name: &str, instances: u32, edit: impl FnOnce(&mut TaskConfig)) -> JobCon
         cron_collision_policy: Default::default(),
         task_config: task.into(),
         instance_count: instances,
+        update_config: Default::default(),
     }
 }
 
