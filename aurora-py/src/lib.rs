@@ -13,6 +13,8 @@ mod templates;
 #[cfg(feature = "embed")]
 mod embed;
 #[cfg(feature = "embed")]
+mod hook_args;
+#[cfg(feature = "embed")]
 mod loader;
 
 #[cfg(feature = "embed")]

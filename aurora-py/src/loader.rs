@@ -12,6 +12,7 @@ use pyo3::types::{PyDict, PyTuple};
 use serde_json::Value as Json;
 
 use crate::embed::{load_config, with_python};
+use crate::hook_args::{bind_hook_arguments, generic_hook_keywords};
 use crate::native::PyVal;
 
 /// Loads `.aurora` files through the embedded interpreter (and JSON files, when the source
@@ -105,8 +106,9 @@ fn aurora_config_object(
 
 /// A client hook implemented by a Python object from a config's `hooks` list. For each event
 /// it calls `<event>_<method>(*args, **kw)` (`post_`/`err_` get the result or error first)
-/// when the object has it, else `generic_hook(hook_config, event, method_name,
-/// result_or_err, args, kw)`, else lets the call proceed. A hook that raises counts as
+/// when the object has it, with the arguments bound to the names it declares (`shards` or
+/// `instances`, whichever it declares), else `generic_hook(hook_config, event,
+/// method_name, result_or_err, args, kw)`, else lets the call proceed. A hook that raises counts as
 /// returning False (and is reported on stderr).
 pub struct PyHook {
     hook: Py<PyAny>,
@@ -174,7 +176,8 @@ impl PyHook {
                     all.push(r.clone());
                 }
                 all.extend(args);
-                let out = m.call(PyTuple::new(py, all)?, Some(&kwargs))?;
+                let (all, kwargs) = bind_hook_arguments(py, &m, all, &kwargs)?;
+                let out = m.call(all, Some(&kwargs))?;
                 return out.is_truthy();
             }
         }
@@ -194,7 +197,7 @@ impl PyHook {
                     call.method.name(),
                     result_or_err,
                     PyTuple::new(py, args)?,
-                    kwargs,
+                    generic_hook_keywords(&kwargs)?,
                 ))?;
                 return out.is_truthy();
             }
