@@ -10,6 +10,7 @@ use aurora_core::{JobKey, JobPath};
 
 use crate::Clusters;
 use crate::commands::{self, CommandError, ConfigLoader, ConfigSource, LoadedJob, WaitUntil};
+use crate::diff;
 use crate::render::Output;
 
 /// A config file named on the command line and how to read it.
@@ -114,6 +115,18 @@ pub enum Request {
         job_key: JobKey,
         /// A config, only for its hooks.
         config: Option<ConfigArg>,
+    },
+    /// `aurora diff`: what an update to `config` would change.
+    Diff {
+        /// The job key the config defines.
+        job_key: JobKey,
+        /// The config.
+        config: ConfigArg,
+        /// `--from`: the running job to compare with, when it differs from `job_key` (a
+        /// renamed job); `job_key` otherwise.
+        from: Option<JobKey>,
+        /// The viewer command (`$DIFF_VIEWER`, default `diff`), run through `sh -c`.
+        viewer: String,
     },
     /// `aurora list_jobs`.
     ListJobs {
@@ -234,6 +247,17 @@ pub fn run(
         }
         Request::Restart { job_key, instances } => {
             commands::restart(&client(job_key.cluster())?, &job_key, instances)
+        }
+        Request::Diff {
+            job_key,
+            config,
+            from,
+            viewer,
+        } => {
+            let loaded = load(&config, &job_key)?;
+            let remote = from.unwrap_or_else(|| job_key.clone());
+            let client = client(remote.cluster())?;
+            diff::diff(&client, &loaded.converted.job, &remote, &viewer)
         }
         Request::ListJobs { path } => commands::list_jobs(&client(path.cluster())?, &path),
         Request::GetQuota { path } => {

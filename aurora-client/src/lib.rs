@@ -8,6 +8,7 @@ mod api;
 pub mod cli;
 mod clusters;
 pub mod commands;
+pub mod diff;
 pub mod hooks;
 pub mod render;
 

@@ -3,6 +3,7 @@
 mod admin;
 mod cli;
 mod config;
+mod diff;
 mod lifecycle;
 mod locks;
 mod output;

@@ -9,7 +9,8 @@
 //! unloadable config (the message names the file and line, or each invalid field), or an
 //! unknown cluster; 3 the scheduler could not be reached; 4 a wait (`--wait_until`, `kill`)
 //! ended without the job reaching the state; 5 a config hook (`pre_create_job`,
-//! `pre_kill_job`, ...) stopped the call.
+//! `pre_kill_job`, ...) stopped the call. `aurora diff` exits 1 when the configs differ, as
+//! `diff` does.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -158,6 +159,19 @@ enum Command {
         config: Option<PathBuf>,
         #[command(flatten)]
         source: SourceArgs,
+    },
+    /// Show what an update would change: the running instances, grouped by config, against
+    /// the local config, through $DIFF_VIEWER (default `diff`). Exits 1 when they differ.
+    Diff {
+        /// The job key the config defines.
+        job_key: JobKey,
+        /// The config file.
+        config: PathBuf,
+        #[command(flatten)]
+        source: SourceArgs,
+        /// Compare with the running job at this key instead (the old key of a renamed job).
+        #[arg(long)]
+        from: Option<JobKey>,
     },
     /// List the jobs under cluster/role (or cluster/role/env), with their task counts.
     #[command(name = "list_jobs", visible_alias = "list-jobs")]
@@ -340,6 +354,20 @@ fn request(command: Command) -> Request {
             job_key,
             config: config.map(|c| source.config(c)),
         },
+        Command::Diff {
+            job_key,
+            config,
+            source,
+            from,
+        } => Request::Diff {
+            job_key,
+            config: source.config(config),
+            from,
+            viewer: std::env::var("DIFF_VIEWER")
+                .ok()
+                .filter(|v| !v.trim().is_empty())
+                .unwrap_or_else(|| aurora_client::diff::DEFAULT_VIEWER.to_owned()),
+        },
         Command::ListJobs { path } => Request::ListJobs { path },
         Command::GetQuota { path } => Request::GetQuota { path },
         Command::Admin(admin) => admin_request(admin),
@@ -394,10 +422,17 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     // Progress goes to stderr so that stdout stays the command's answer (e.g. JSON).
     let mut log = |line: &str| eprintln!("INFO] {line}");
-    match cli::run(request(cli.command), &PythonLoader, &mut log) {
+    let request = request(cli.command);
+    let is_diff = matches!(request, Request::Diff { .. });
+    match cli::run(request, &PythonLoader, &mut log) {
         Ok(output) => {
             print!("{}", output.printable(cli.write_json));
-            ExitCode::SUCCESS
+            if is_diff {
+                // Like `diff`: 1 when the configs differ.
+                ExitCode::from(aurora_client::diff::exit_code(&output))
+            } else {
+                ExitCode::SUCCESS
+            }
         }
         Err(e) => {
             eprintln!("error: {e}");
