@@ -745,7 +745,7 @@ pub fn backup(client: &SchedulerClient) -> Result<Output, CommandError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use aurora_core::{AssignedTask, Identity, Resources, TaskConfig, TaskEvent, TaskId};
+    use aurora_core::{AssignedTask, TaskEvent, TaskId};
 
     fn task(instance: u32, status: ScheduleStatus, first_ms: i64) -> ScheduledTask {
         let key: JobKey = "c/r/prod/j".parse().unwrap();
@@ -754,31 +754,7 @@ mod tests {
                 task_id: TaskId(format!("t{instance}-{first_ms}")),
                 slave_host: Some("h1".into()),
                 instance_id: instance,
-                task: TaskConfig {
-                    job: key,
-                    owner: Identity {
-                        role: "r".into(),
-                        user: "u".into(),
-                    },
-                    is_service: false,
-                    max_task_failures: 1,
-                    priority: 0,
-                    production: false,
-                    contact_email: None,
-                    resources: Resources {
-                        cpu: 0.5,
-                        ram_bytes: 64 << 20,
-                        disk_bytes: 32 << 20,
-                        ports: Default::default(),
-                    },
-                    constraints: vec![],
-                    task_links: Default::default(),
-                    executor_config: aurora_core::ExecutorConfig {
-                        name: "AuroraExecutor".into(),
-                        data: "{}".into(),
-                    },
-                }
-                .into(),
+                task: crate::fixtures::task_config(key).into(),
                 assigned_ports: [("http".to_owned(), 31000)].into(),
             },
             status,

@@ -9,6 +9,8 @@ pub mod cli;
 mod clusters;
 pub mod commands;
 pub mod diff;
+#[cfg(test)]
+mod fixtures;
 pub mod hooks;
 pub mod render;
 

@@ -369,10 +369,7 @@ mod tests {
 
     use super::*;
     use aurora_core::api::Lock;
-    use aurora_core::{
-        AssignedTask, ExecutorConfig, Identity, MaintenanceMode, Resources, ScheduleStatus,
-        TaskConfig, TaskEvent, TaskId,
-    };
+    use aurora_core::{AssignedTask, MaintenanceMode, ScheduleStatus, TaskEvent, TaskId};
 
     use crate::commands::{self, ConfigSource, JsonLoader};
 
@@ -402,31 +399,7 @@ mod tests {
                 task_id: TaskId(format!("{first_ms}-www-data-prod-hello-{instance}-abc")),
                 slave_host: (status != ScheduleStatus::Pending).then(|| "host-1".into()),
                 instance_id: instance,
-                task: TaskConfig {
-                    job: key(),
-                    owner: Identity {
-                        role: "www-data".into(),
-                        user: "vagrant".into(),
-                    },
-                    is_service: true,
-                    max_task_failures: 1,
-                    priority: 0,
-                    production: false,
-                    contact_email: None,
-                    resources: Resources {
-                        cpu: 0.5,
-                        ram_bytes: 64 << 20,
-                        disk_bytes: 32 << 20,
-                        ports: ["http".to_owned()].into(),
-                    },
-                    constraints: vec![],
-                    task_links: Default::default(),
-                    executor_config: ExecutorConfig {
-                        name: "AuroraExecutor".into(),
-                        data: "{}".into(),
-                    },
-                }
-                .into(),
+                task: crate::fixtures::task_config(key()).into(),
                 assigned_ports: if status == ScheduleStatus::Pending {
                     Default::default()
                 } else {
