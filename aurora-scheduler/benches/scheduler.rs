@@ -393,12 +393,14 @@ async fn register_hosts(base: &str, hosts: std::ops::Range<usize>, concurrency: 
     .await;
 }
 
-/// Creates jobs `concurrency` at a time.
-async fn create_jobs(base: &str, jobs: Vec<Value>, concurrency: usize) {
+/// Creates `realistic_job`s from (role, name, instances), `concurrency` at a time; each body is
+/// built as it is sent, so that no list of bodies counts as the scheduler's memory.
+async fn create_jobs(base: &str, jobs: Vec<(String, String, u32)>, concurrency: usize) {
     let jobs = std::sync::Arc::new(jobs);
     let n = jobs.len();
     post_all(base, "/api/jobs", 0..n, concurrency, move |i| {
-        jobs[i].clone()
+        let (role, name, instances) = &jobs[i];
+        realistic_job(role, name, *instances)
     })
     .await;
 }
@@ -470,11 +472,7 @@ fn rss_child_tasks() {
         for (count, instances) in [(20, 2_000), (300, 100), (3_000, 10)] {
             for j in 0..count {
                 let role = format!("team{:02}", j % 40);
-                jobs.push(realistic_job(
-                    &role,
-                    &format!("svc{instances}-{j}"),
-                    instances,
-                ));
+                jobs.push((role, format!("svc{instances}-{j}"), instances));
             }
         }
         create_jobs(&base, jobs, 16).await;
@@ -517,11 +515,11 @@ fn rss_child_hosts() {
         let (base, stop) = start(dir.path()).await;
         let client = reqwest::Client::new();
         register_hosts(&base, 0..1_000, 32).await;
-        create_jobs(&base, vec![realistic_job("base", "first", 1)], 1).await;
+        create_jobs(&base, vec![("base".into(), "first".into(), 1)], 1).await;
         wait_assigned(&client, &base, 1).await;
         let before = rss_kib();
         register_hosts(&base, 1_000..101_000, 32).await;
-        create_jobs(&base, vec![realistic_job("base", "second", 1)], 1).await;
+        create_jobs(&base, vec![("base".into(), "second".into(), 1)], 1).await;
         wait_assigned(&client, &base, 2).await;
         let v = vars(&client, &base).await;
         assert_eq!(v["executors_registered"].as_u64(), Some(101_000), "{v}");
