@@ -209,7 +209,9 @@ pub enum StorageErrorKind {
     #[error("{0} (is this a scheduler database? move it aside to start empty)")]
     Sqlite(#[from] rusqlite::Error),
     /// A record could not be decoded.
-    #[error("{what} is unreadable: {reason}")]
+    #[error(
+        "{what} is unreadable: {reason} (nothing was dropped or changed; if the data directory is damaged, restore it from a backup with `aurora-scheduler restore --data-dir DIR --from FILE`)"
+    )]
     Corrupt {
         /// Which record.
         what: String,
@@ -971,6 +973,12 @@ mod tests {
             .unwrap();
         let e = s.recover().unwrap_err().to_string();
         assert!(e.contains("log entry 2 is unreadable"), "{e}");
+        assert!(e.contains("aurora-scheduler restore"), "{e}");
+        // A failed recovery keeps every record, the good and the bad.
+        let kept: i64 = lock(&s.log)
+            .query_row("SELECT COUNT(*) FROM log", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(kept, 2);
     }
 
     fn config() -> TaskConfig {
