@@ -29,7 +29,7 @@ pub struct Config {
     pub hostname: String,
     /// Where `scheduler.db` lives.
     pub data_dir: PathBuf,
-    /// The address to listen on.
+    /// The address to listen on; loopback by default, since the API has no authentication.
     pub http_host: String,
     /// The port to listen on; 0 picks a free one.
     pub http_port: u16,
@@ -72,7 +72,7 @@ impl Default for Config {
             cluster: "local".to_owned(),
             hostname: "localhost".to_owned(),
             data_dir: PathBuf::from("."),
-            http_host: "0.0.0.0".to_owned(),
+            http_host: "127.0.0.1".to_owned(),
             http_port: 8081,
             heartbeat_interval_ms: 500,
             executor_timeout_ms: 30_000,

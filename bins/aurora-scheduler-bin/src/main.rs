@@ -27,8 +27,9 @@ struct Args {
     /// The HTTP port to listen on; 0 picks a free one (printed on stdout). Required to serve.
     #[arg(long)]
     http_port: Option<u16>,
-    /// The address to listen on.
-    #[arg(long, default_value = "0.0.0.0")]
+    /// The address to listen on. The API has no authentication, so the default is loopback;
+    /// pass e.g. 0.0.0.0 for executors on other machines, on a trusted network only.
+    #[arg(long, default_value = "127.0.0.1")]
     http_host: String,
     /// Where the scheduler keeps its state (scheduler.db). Required to serve.
     #[arg(long)]
