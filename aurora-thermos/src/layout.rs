@@ -34,7 +34,7 @@ impl TaskLayout {
     }
 
     /// The name of the checkpoint file in a task's subdirectory.
-    pub fn checkpoint_name(self) -> &'static str {
+    pub const fn checkpoint_name(self) -> &'static str {
         match self {
             TaskLayout::Thermos => "runner",
             TaskLayout::Executor => "checkpoint",

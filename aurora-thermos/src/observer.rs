@@ -23,17 +23,21 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde_json::{Value, json};
 
+use crate::layout::TaskLayout;
 use crate::observe::{ProcessHistory, RunView, TaskView, find_checkpoints};
 use crate::runner::log_path;
 
-/// The checkpoint file's name in a task directory of the executor's layout.
-const CHECKPOINT: &str = "checkpoint";
+/// The checkpoint file's name in a task directory: the observer serves the executor's layout.
+const CHECKPOINT: &str = TaskLayout::Executor.checkpoint_name();
 /// How long a client may take to send a request's head.
 const HEAD_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long one connection may last, answer included.
 const CONNECTION_TIMEOUT: Duration = Duration::from_secs(30);
 /// The most bytes the server buffers of a request (its head: the API takes no bodies).
 const MAX_HEAD: usize = 16 * 1024;
+/// The most connections served at once; more wait in the listen queue, so that many clients
+/// cannot make it hold unbounded memory and file descriptors.
+const MAX_CONNECTIONS: usize = 64;
 /// How many log bytes `/logs` returns when no length is asked for.
 const DEFAULT_LOG_LENGTH: u64 = 64 * 1024;
 /// The most log bytes one `/logs` request returns.
@@ -65,7 +69,10 @@ pub struct ObserverError {
 /// Unknown paths, tasks, processes, runs and logs get a 404 and bad query values a 400, each
 /// with `{"error": ..., "message": ...}` naming what was wrong. HTTP is axum over hyper: a
 /// request head must arrive within 10 s and fit in 16 KiB, a connection lasts at most 30 s
-/// and serves one request.
+/// and serves one request, and at most 64 connections are served at once.
+///
+/// It has no authentication and serves every task's logs: keep it on a loopback address
+/// unless the network in front of it is trusted.
 ///
 /// ```no_run
 /// use aurora_thermos::Observer;
@@ -125,7 +132,12 @@ impl Observer {
 
 /// Accepts connections and serves each with hyper, under the limits of [`Observer`].
 async fn serve(listener: tokio::net::TcpListener, app: Router) {
+    let slots = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
     loop {
+        let Ok(slot) = Arc::clone(&slots).acquire_owned().await else {
+            // Only a closed semaphore fails, and nothing closes it.
+            return;
+        };
         let stream = match listener.accept().await {
             Ok((stream, _)) => stream,
             Err(e) => {
@@ -148,6 +160,7 @@ async fn serve(listener: tokio::net::TcpListener, app: Router) {
                 Ok(Err(e)) => tracing::debug!("observer: connection ended: {e}"),
                 Err(_) => tracing::debug!("observer: connection took too long; closed"),
             }
+            drop(slot);
         });
     }
 }
