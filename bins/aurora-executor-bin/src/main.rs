@@ -59,7 +59,8 @@ struct Args {
     /// stdout as `observer listening on http://HOST:PORT`. Off by default.
     #[arg(long)]
     http_port: Option<u16>,
-    /// The address the observer's API binds to.
+    /// The address the observer's API binds to. The API has no authentication and serves
+    /// every task's logs: keep it on loopback unless the network in front of it is trusted.
     #[arg(long, default_value = "127.0.0.1")]
     http_host: std::net::IpAddr,
 }
@@ -113,11 +114,15 @@ fn run(args: Args) -> anyhow::Result<()> {
     if let Some(cpu) = args.cpu {
         resources.cpu = cpu;
     }
+    let mib = |flag: &str, n: u64| {
+        n.checked_mul(1024 * 1024)
+            .with_context(|| format!("{flag} {n} is too large: give a size in MiB"))
+    };
     if let Some(ram) = args.ram_mb {
-        resources.ram_bytes = ram * 1024 * 1024;
+        resources.ram_bytes = mib("--ram-mb", ram)?;
     }
     if let Some(disk) = args.disk_mb {
-        resources.disk_bytes = disk * 1024 * 1024;
+        resources.disk_bytes = mib("--disk-mb", disk)?;
     }
     let tasks_dir = args.work_dir.join("tasks");
     let agent = Agent::new(AgentConfig {
