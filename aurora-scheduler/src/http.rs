@@ -16,8 +16,8 @@ use aurora_core::api::{
 use aurora_core::{MaintenanceMode, ScheduleStatus};
 use axum::body::Bytes;
 use axum::extract::rejection::QueryRejection;
-use axum::extract::{Path, Query, State};
-use axum::http::{Method, Uri};
+use axum::extract::{DefaultBodyLimit, Path, Query, State};
+use axum::http::{Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -29,6 +29,10 @@ use crate::service::Shared;
 
 type AppState = State<Arc<Shared>>;
 type Params = Result<Query<BTreeMap<String, String>>, QueryRejection>;
+
+/// The largest request body accepted, so that one request cannot hold unbounded memory; a job
+/// with its executor payload is a few KB, a heartbeat about 100 bytes per task.
+pub(crate) const MAX_BODY_BYTES: usize = 2 << 20;
 
 pub(crate) fn router(shared: Arc<Shared>) -> Router {
     Router::new()
@@ -73,6 +77,23 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
         .route("/api/admin/snapshot", post(snapshot))
         .fallback(not_found)
         .with_state(shared)
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(axum::middleware::map_response(explain_too_large))
+}
+
+/// Replaces the plain-text answer to an oversized body with an [`aurora_core::api::ApiError`]
+/// that names the limit.
+async fn explain_too_large(resp: Response) -> Response {
+    if resp.status() != StatusCode::PAYLOAD_TOO_LARGE {
+        return resp;
+    }
+    let error = RequestError::invalid(format!(
+        "the request body is larger than {} MiB, the most this scheduler accepts; send a smaller one (e.g. a smaller executor payload)",
+        MAX_BODY_BYTES >> 20
+    ));
+    let mut resp = error.into_response();
+    *resp.status_mut() = StatusCode::PAYLOAD_TOO_LARGE;
+    resp
 }
 
 async fn not_found(method: Method, uri: Uri) -> RequestError {
@@ -660,6 +681,15 @@ mod tests {
             parse(s.get("/no/such/thing").await),
             404,
             "no endpoint GET /no/such/thing",
+        );
+        // A body over the limit is refused with a message naming the limit, and creates nothing.
+        let mut huge = job("huge", 1);
+        huge["job"]["task_config"]["executor_config"]["data"] =
+            json!("x".repeat(super::MAX_BODY_BYTES));
+        check(
+            s.post("/api/jobs", huge).await,
+            413,
+            "larger than 2 MiB, the most this scheduler accepts",
         );
         let (code, body) = s.get("/vars.json").await;
         assert_eq!(code, 200);
