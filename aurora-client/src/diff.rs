@@ -262,9 +262,35 @@ pub fn exit_code(output: &Output) -> u8 {
     u8::from(output.json.get("identical") != Some(&Value::Bool(true)))
 }
 
+/// The exit code of a diff that failed: [`CommandError::exit_code`], except that an error
+/// which would exit 1 (the scheduler refused) exits 2, as `diff`'s trouble does, so that a
+/// script never reads a failure as "the configs differ".
+pub fn error_exit_code(error: &CommandError) -> i32 {
+    match error.exit_code() {
+        1 => 2,
+        code => code,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_failed_diff_never_exits_as_a_difference() {
+        let refused = CommandError::Client(crate::ClientError::Api {
+            what: "tasks of local/www-data/devel/hello".into(),
+            status: 500,
+            code: None,
+            message: "boom".into(),
+        });
+        assert_eq!(refused.exit_code(), 1);
+        assert_eq!(error_exit_code(&refused), 2);
+        let usage = CommandError::Usage("bad".into());
+        assert_eq!(error_exit_code(&usage), 2);
+        let wait = CommandError::WaitFailed("late".into());
+        assert_eq!(error_exit_code(&wait), 4);
+    }
 
     fn task_config(cmdline: &str) -> TaskConfig {
         serde_json::from_value(json!({

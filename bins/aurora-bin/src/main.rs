@@ -10,7 +10,7 @@
 //! unknown cluster; 3 the scheduler could not be reached; 4 a wait (`--wait_until`, `kill`)
 //! ended without the job reaching the state; 5 a config hook (`pre_create_job`,
 //! `pre_kill_job`, ...) stopped the call. `aurora diff` exits 1 when the configs differ, as
-//! `diff` does.
+//! `diff` does, so a refused request exits 2 there.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -436,7 +436,12 @@ fn main() -> ExitCode {
         }
         Err(e) => {
             eprintln!("error: {e}");
-            ExitCode::from(u8::try_from(e.exit_code()).unwrap_or(1))
+            let code = if is_diff {
+                aurora_client::diff::error_exit_code(&e)
+            } else {
+                e.exit_code()
+            };
+            ExitCode::from(u8::try_from(code).unwrap_or(1))
         }
     }
 }
