@@ -1,7 +1,10 @@
 """The Aurora schema's option helpers: `java_options` renders `-name value` for every name,
 `python_options` spells one-letter names `-a` and longer ones `--name` (Aurora 0.6's
-`Options.java`/`Options.python`); bare flags, dicts and keywords are rendered in order."""
-from aurora.config.schema import Options, java_options, python_options
+`Options.java`/`Options.python`); bare flags, dicts and keywords are rendered in order. `Units` does the task helpers' resource
+arithmetic."""
+from aurora.config.schema import (
+    Options, Process, Resources, Task, Units, java_options, python_options)
+from aurora.pystachio import Empty, Integer
 
 
 def test_java_options_use_one_dash():
@@ -23,10 +26,6 @@ def test_other_arguments_are_skipped():
 def test_render_option_picks_the_prefix_by_length():
   assert Options.render_option('+', '++', 'a', 'b') == '+a b'
   assert Options.render_option('+', '++', 'ab') == '++ab'
-
-
-from aurora.config.schema import Process, Resources, Task, Units
-from aurora.pystachio import Empty, Integer
 
 
 def test_units_add_up_side_by_side_and_take_maxima_in_sequence():
