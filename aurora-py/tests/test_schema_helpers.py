@@ -1,7 +1,7 @@
 """The Aurora schema's option helpers: `java_options` renders `-name value` for every name,
 `python_options` spells one-letter names `-a` and longer ones `--name` (Aurora 0.6's
-`Options.java`/`Options.python`); bare flags, dicts and keywords are rendered in order. `Units` does the task helpers' resource
-arithmetic."""
+`Options.java`/`Options.python`); bare flags, dicts and keywords are rendered in order.
+`Units` does the task helpers' resource arithmetic."""
 from aurora.config.schema import (
     Options, Process, Resources, Task, Units, java_options, python_options)
 from aurora.pystachio import Empty, Integer
