@@ -16,9 +16,10 @@
 //!   with SQLite storage, until every task is ASSIGNED (1,000 registered executors).
 //! - `scheduler_rss_mib_100k_tasks`: resident memory of a process running a scheduler that
 //!   holds 100,000 ASSIGNED tasks of 3,320 jobs with ~1 KB executor payloads on 5,000 hosts
-//!   (measured in a child process so that nothing else is counted); the same child reports
-//!   `snapshot_pause_us_100k_tasks`, how long a snapshot holds the engine lock, and
-//!   `snapshot_total_ms_100k_tasks`, how long it takes to write.
+//!   (measured in a child process that runs only the scheduler, in-process, and the HTTP
+//!   clients that feed it; their runtime and connections count against the figure); the same
+//!   child reports `snapshot_pause_us_100k_tasks`, how long a snapshot holds the engine lock,
+//!   and `snapshot_total_ms_100k_tasks`, how long it takes to write.
 //! - `scheduler_rss_bytes_per_host`: growth of a scheduler process's resident memory per
 //!   registered executor, over 100,000 registrations after a baseline of 1,000.
 //!
@@ -304,7 +305,8 @@ fn create_4000() {
     });
 }
 
-/// Runs one memory measurement in a child process of its own, so that nothing else counts.
+/// Runs one memory measurement in a child process of its own, so that no other bench's memory
+/// counts; the child's HTTP clients do.
 fn rss(part: &str) {
     let exe = std::env::current_exe().expect("the bench knows its path");
     let out = std::process::Command::new(exe)
@@ -456,8 +458,8 @@ async fn wait_assigned(client: &reqwest::Client, base: &str, n: u64) {
     }
 }
 
-/// `scheduler_rss_mib_100k_tasks`: the resident memory of a process (this child, so that
-/// nothing else is counted) running a scheduler with SQLite storage that holds 100,000
+/// `scheduler_rss_mib_100k_tasks`: the resident memory of a process (this child, which runs
+/// nothing but the scheduler and the HTTP clients that feed it) running a scheduler with SQLite storage that holds 100,000
 /// ASSIGNED tasks on 5,000 registered hosts: 3,320 service jobs with ~1 KB corpus-like
 /// executor payloads (20 of 2,000 instances, 300 of 100, 3,000 of 10), so most tasks share
 /// their job's config. The same child then reports `snapshot_pause_us_100k_tasks` (how long a
