@@ -4,7 +4,7 @@ Construction is lazy, as in pystachio: the raw value is kept and coerced when in
 from .. import _native
 from .base import Object, _engine_factory
 from .parsing import MustacheParser
-from .typing import Type, TypeCheck, TypeFactory, TypeFactoryType, TypeMetaclass
+from .typing import Type, TypeCheck, TypeFactory, TypeMetaclass
 
 
 class SimpleObject(Object, Type):
