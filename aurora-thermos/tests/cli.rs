@@ -113,3 +113,19 @@ fn status_tail_and_read_see_both_layouts() {
     assert_eq!(first["type"], "header");
     assert_eq!(first["task_id"], "by-executor");
 }
+
+/// A command without a config file says both ways of giving one.
+#[test]
+fn a_missing_config_names_both_ways_to_give_one() {
+    let err = cli::load_config(&cli::ConfigSource {
+        path: None,
+        task: None,
+    })
+    .unwrap_err();
+    assert!(matches!(err, CommandError::Usage(_)), "{err:?}");
+    let message = err.to_string();
+    assert!(
+        message.contains("CONFIG") && message.contains("--task-json FILE"),
+        "{message}"
+    );
+}

@@ -33,10 +33,11 @@ pub struct ConfigSource {
 /// assert_eq!(task["processes"][0]["cmdline"], "echo hi");
 /// ```
 pub fn load_config(source: &ConfigSource) -> Result<Value, CommandError> {
-    let path = source
-        .path
-        .as_deref()
-        .ok_or_else(|| CommandError::Usage("give a config file: thermos run CONFIG".into()))?;
+    let path = source.path.as_deref().ok_or_else(|| {
+        CommandError::Usage(
+            "no config file given: pass it as CONFIG or with --task-json FILE".into(),
+        )
+    })?;
     let text = std::fs::read_to_string(path).map_err(|error| CommandError::ReadConfig {
         path: path.to_owned(),
         error,
