@@ -31,7 +31,8 @@
 //! What is timed: from just before the first `POST /api/jobs` of step 4 (8 in flight at a
 //! time, or `E2E_CREATE_CONCURRENCY`; each is answered once durable) until `/vars.json`
 //! (polled about 100 times over the run, every 2 to 50 ms) counts every one of the N tasks
-//! ASSIGNED. Meanwhile the executors keep heartbeating at the rate the 30 s interval implies
+//! ASSIGNED and a read of the API (`GET /api/locks`, answered only once all it may have seen
+//! is durable) confirms those assignments are stored. Meanwhile the executors keep heartbeating at the rate the 30 s interval implies
 //! (N/30 per second, at most 16 in flight, so a slow scheduler gets fewer), reporting their
 //! RUNNING tasks; they do not start the newly assigned tasks, so those stay ASSIGNED.
 //! Registration and the fill are not timed. Progress goes to stderr, and per run a line with
@@ -637,6 +638,18 @@ async fn timed(client: &reqwest::Client, base: &str, hosts: usize, held: &Held) 
         let v = vars(client, base).await;
         let assigned = v["task_store_ASSIGNED"].as_u64().unwrap_or(0);
         if assigned >= total {
+            // `/vars.json` reads memory; a read of the API answers only once everything it may
+            // have seen is durable, so the figure counts the last assignments' write too.
+            let resp = client
+                .get(format!("{base}/api/locks"))
+                .send()
+                .await
+                .expect("GET /api/locks");
+            assert!(
+                resp.status().is_success(),
+                "GET /api/locks: {}",
+                resp.status()
+            );
             break timer.elapsed();
         }
         if last_print.elapsed() > Duration::from_secs(5) {
