@@ -249,7 +249,7 @@ pub fn validated(jobs: &[(JobKey, u32)]) -> Output {
 /// A config value as the original's `inspect` printed it (Python's repr for strings and None).
 fn py_repr(v: &Value) -> String {
     match v {
-        Value::String(s) => format!("'{s}'"),
+        Value::String(s) => aurora_config::pystachio::pyfmt::py_repr_str(s),
         Value::Null => "None".to_owned(),
         other => other.to_string(),
     }
@@ -411,6 +411,14 @@ mod tests {
             ancestor_id: None,
             task_events: events,
         }
+    }
+
+    #[test]
+    fn inspect_quotes_values_as_python_repr_does() {
+        assert_eq!(py_repr(&json!("echo 'hi'")), r#""echo 'hi'""#);
+        assert_eq!(py_repr(&json!("a\nb\\")), r"'a\nb\\'");
+        assert_eq!(py_repr(&Value::Null), "None");
+        assert_eq!(py_repr(&json!(2)), "2");
     }
 
     #[test]
