@@ -2,8 +2,6 @@
 injected, `include()` relative to the including file, then reads `jobs` and `hooks`.
 
 The `aurora` binary runs this same code in its embedded interpreter."""
-import sys
-
 from ..pystachio.config import Config
 from .. import _native
 
