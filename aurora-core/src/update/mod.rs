@@ -139,6 +139,11 @@ pub enum UpdateError {
         "update_config watch_secs is 0: it must be at least 1 (seconds an instance must stay RUNNING)"
     )]
     ZeroWatchSecs,
+    /// The job would have no instances, so there is nothing to update or restart.
+    #[error(
+        "the job would have no instances after the update, or has none to restart: an update needs at least one; to remove every instance, kill the job instead"
+    )]
+    NoInstances,
     /// `max_total_failures` is not below the instance count.
     #[error(
         "update_config max_total_failures is {max_total_failures}, but the job will have {instance_count} instance(s): it must be below the instance count, or the update could never fail; lower it"
@@ -907,6 +912,9 @@ fn validate(
     }
     if settings.watch_secs == 0 {
         return Err(UpdateError::ZeroWatchSecs);
+    }
+    if instance_count == 0 {
+        return Err(UpdateError::NoInstances);
     }
     if settings.max_total_failures >= instance_count {
         return Err(UpdateError::TooManyTolerated {

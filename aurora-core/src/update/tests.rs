@@ -632,6 +632,14 @@ fn invalid_settings_are_refused_with_the_value_named() {
             },
         ),
         (
+            update(&["a"], "b", 0, UpdateSettings::default()),
+            UpdateError::NoInstances,
+        ),
+        (
+            restart(&[], UpdateSettings::restart_defaults()),
+            UpdateError::NoInstances,
+        ),
+        (
             UpdateRequest {
                 health_checks: Some(health),
                 ..update(&["a"], "b", 1, settings(1, 45))
