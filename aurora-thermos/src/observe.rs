@@ -241,6 +241,7 @@ pub fn tail_file(path: &Path, max_bytes: u64) -> std::io::Result<String> {
     let len = f.metadata()?.len();
     f.seek(SeekFrom::Start(len.saturating_sub(max_bytes)))?;
     let mut buf = Vec::new();
-    f.read_to_end(&mut buf)?;
+    // The process may still be writing: read no more than asked for.
+    f.take(max_bytes).read_to_end(&mut buf)?;
     Ok(String::from_utf8_lossy(&buf).into_owned())
 }
