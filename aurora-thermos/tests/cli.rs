@@ -129,3 +129,40 @@ fn a_missing_config_names_both_ways_to_give_one() {
         "{message}"
     );
 }
+
+/// `gc --max_age` keeps a task younger than the limit, however large the limit, and removes
+/// one older than it.
+#[test]
+fn gc_max_age_saturates_instead_of_wrapping() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = std::fs::canonicalize(dir.path()).unwrap();
+    let task = start(&root, TaskLayout::Thermos, "done-1", "true");
+    assert_eq!(task.wait().state, TaskState::Success);
+    let gc = |max_age_secs| {
+        let options = cli::GcOptions {
+            max_age_secs: Some(max_age_secs),
+            dry_run: true,
+            ..Default::default()
+        };
+        let (result, out, err) = capture(|o| cli::gc(&root, &options, o));
+        result.unwrap();
+        assert_eq!(err, "");
+        out
+    };
+    assert_eq!(gc(u64::MAX), "");
+    assert_eq!(gc(i64::MAX as u64 / 1000 + 1), "");
+    // The task ended at least a millisecond ago only once the clock moved: wait for it.
+    let checkpoint = TaskLayout::Thermos.checkpoint(&root, "done-1");
+    let ended = aurora_thermos::TaskView::load(&checkpoint)
+        .unwrap()
+        .state_since_ms;
+    while std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64
+        <= ended
+    {
+        std::thread::yield_now();
+    }
+    assert!(gc(0).starts_with("would remove done-1 ("), "{}", gc(0));
+}

@@ -47,12 +47,15 @@ pub fn gc(root: &Path, options: &GcOptions, output: &mut Output<'_>) -> Result<(
         let age_ms = now - view.state_since_ms;
         let too_old = options
             .max_age_secs
-            .is_some_and(|a| age_ms > (a as i64).saturating_mul(1000));
+            // Saturating: a huge limit keeps every task rather than wrapping to a negative age.
+            .is_some_and(|a| age_ms > i64::try_from(a).unwrap_or(i64::MAX).saturating_mul(1000));
         let too_many = options.max_tasks.is_some_and(|m| kept >= m);
-        let too_big = options.max_space.is_some_and(|m| kept_space + size > m);
+        let too_big = options
+            .max_space
+            .is_some_and(|m| kept_space.saturating_add(size) > m);
         if !(too_old || too_many || too_big) {
             kept += 1;
-            kept_space += size;
+            kept_space = kept_space.saturating_add(size);
             continue;
         }
         let verb = if options.dry_run {
