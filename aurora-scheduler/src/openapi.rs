@@ -363,8 +363,12 @@ fn operation(generator: &mut SchemaGenerator, route: &Route) -> Value {
     if let Some(body) = route.body {
         let schema = body(generator);
         let schema = finish(generator, schema);
-        op["requestBody"] =
-            json!({"required": true, "content": {"application/json": {"schema": schema}}});
+        let limit = format!(
+            "At most {} MiB; a larger body is refused with 413.",
+            crate::http::MAX_BODY_BYTES >> 20
+        );
+        op["requestBody"] = json!({"required": true, "description": limit,
+            "content": {"application/json": {"schema": schema}}});
     }
     op
 }
