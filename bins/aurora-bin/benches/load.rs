@@ -105,13 +105,8 @@ fn run() -> Result<(), String> {
     let config = dir.path().join("big.aurora");
     let schema = dir.path().join("aurora_schema.py");
 
-    let exe = std::env::current_exe().map_err(|e| format!("bench path: {e}"))?;
-    let aurora = exe
-        .parent()
-        .and_then(Path::parent)
-        .map(|d| d.join("aurora"))
-        .filter(|p| p.is_file())
-        .ok_or("build the aurora binary first (cargo build -p aurora-bin --release)")?;
+    // Cargo builds the package's binary, up to date, for its benches.
+    let aurora = Path::new(env!("CARGO_BIN_EXE_aurora"));
     let python = std::env::var("PYSTACHIO_PYTHON").unwrap_or_else(|_| "python3".to_owned());
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/pystachio_load.py");
     let pystachio = |extra: &[String]| {
@@ -129,7 +124,7 @@ fn run() -> Result<(), String> {
     let theirs: serde_json::Value = serde_json::from_str(&theirs)
         .map_err(|e| format!("the pystachio side printed no JSON ({e}): {theirs}"))?;
     for key in &keys {
-        let mut inspect = Command::new(&aurora);
+        let mut inspect = Command::new(aurora);
         inspect
             .args(["inspect", key.as_str()])
             .arg(&config)
@@ -148,7 +143,7 @@ fn run() -> Result<(), String> {
     }
 
     let validate = || {
-        let mut c = Command::new(&aurora);
+        let mut c = Command::new(aurora);
         c.arg("validate").arg(&config).env("USER", "bench");
         c
     };
