@@ -45,9 +45,17 @@ fn one() -> f64 {
     1.0
 }
 
-/// Turns seconds from a config into a duration, treating nonsense (negative, NaN) as zero.
+/// The longest duration a config's seconds turn into: longer is as good as never for a
+/// check, and beyond it `Duration` would overflow.
+const MAX_SECS: f64 = 24.0 * 3600.0;
+
+/// Turns seconds from a config into a duration, treating nonsense (negative, NaN) as zero and
+/// capping huge values at a day, so that neither becomes a check in a tight loop.
 pub(crate) fn secs(s: f64) -> Duration {
-    Duration::try_from_secs_f64(s).unwrap_or(Duration::ZERO)
+    if s.is_nan() {
+        return Duration::ZERO;
+    }
+    Duration::try_from_secs_f64(s.min(MAX_SECS)).unwrap_or(Duration::ZERO)
 }
 
 /// The most body bytes read from an answer of a task's health port.
@@ -129,6 +137,9 @@ mod tests {
         assert_eq!(c.interval_secs, 0.5);
         assert_eq!(c.initial_interval_secs, 15.0);
         assert_eq!(secs(-1.0), Duration::ZERO);
+        assert_eq!(secs(f64::NAN), Duration::ZERO);
+        assert_eq!(secs(1e300), Duration::from_secs(24 * 3600));
+        assert_eq!(secs(f64::INFINITY), Duration::from_secs(24 * 3600));
     }
 
     /// Serves one connection on 127.0.0.1 with `answer` (after reading the request head);
