@@ -13,7 +13,8 @@
 //! - `preemption_search_ms`: `aurora_core::find_preemption` on 10,000 full hosts where only the
 //!   last host has tasks the pending one may preempt (the whole cluster is searched).
 //! - `create_4000_instances_ms`: one job of 4,000 instances created through the real HTTP API
-//!   with SQLite storage, until every task is ASSIGNED (1,000 registered executors).
+//!   with SQLite storage, until every task is ASSIGNED and stored (1,000 registered
+//!   executors).
 //! - `scheduler_rss_mib_100k_tasks`: resident memory of a process running a scheduler that
 //!   holds 100,000 ASSIGNED tasks of 3,320 jobs with ~1 KB executor payloads on 5,000 hosts
 //!   (measured in a child process that runs only the scheduler, in-process, and the HTTP
@@ -292,6 +293,13 @@ fn create_4000() {
         loop {
             let v = vars(&client, &base).await;
             if v["task_store_ASSIGNED"].as_u64() == Some(4_000) {
+                // `/vars.json` reads memory; an API read answers once all it saw is durable.
+                let resp = client
+                    .get(format!("{base}/api/locks"))
+                    .send()
+                    .await
+                    .expect("GET /api/locks");
+                assert!(resp.status().is_success());
                 break;
             }
             assert!(Instant::now() < deadline, "tasks not placed in time: {v}");
