@@ -293,19 +293,11 @@ mod tests {
     }
 
     fn task_config(cmdline: &str) -> TaskConfig {
-        serde_json::from_value(json!({
-            "job": {"cluster": "local", "role": "www-data", "environment": "devel",
-                    "name": "hello"},
-            "owner": {"role": "www-data", "user": "alice"},
-            "is_service": true,
-            "max_task_failures": 1,
-            "priority": 0,
-            "production": false,
-            "resources": {"cpu": 0.1, "ram_bytes": 16, "disk_bytes": 16},
-            "executor_config": {"name": "AuroraExecutor",
-                                "data": format!(r#"{{"z": 1, "cmdline": "{cmdline}"}}"#)},
-        }))
-        .expect("task config")
+        let mut config =
+            crate::fixtures::task_config("local/www-data/devel/hello".parse().unwrap());
+        config.owner.user = "alice".into();
+        config.executor_config.data = format!(r#"{{"z": 1, "cmdline": "{cmdline}"}}"#);
+        config
     }
 
     fn task(instance: u32, config: &TaskConfig, status: &str) -> ScheduledTask {
